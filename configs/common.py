@@ -1,0 +1,157 @@
+"""Fields shared by every method's config; each method file adjusts them.
+
+Config files are loaded by path (`--config=configs/discrete_ec.py:variant`),
+and `get_config(arg)` takes the string after the colon. Variants are
+comma-separated `key=value` pairs parsed by `parse_arg` (e.g. `size=small`).
+"""
+import ml_collections
+
+METHODS = ("feedforward", "e2e_recurrent", "cot", "continuous", "discrete",
+           "discrete_ec")
+
+
+def parse_arg(arg):
+  """Parses 'a=1,b=x' into {'a': '1', 'b': 'x'} (a bare word maps to '')."""
+  out = {}
+  for item in filter(None, (arg or "").split(",")):
+    key, _, value = item.partition("=")
+    out[key.strip()] = value.strip()
+  return out
+
+
+def base_config():
+  c = ml_collections.ConfigDict()
+  c.method = "discrete_ec"  # One of METHODS: which of the SPEC's six methods.
+  c.seed = 0  # Seeds parameters, data stream, dropout and corruption.
+
+  c.data = d = ml_collections.ConfigDict()
+  d.modulus = 23  # Values live in Z_modulus.
+  d.num_names = 128  # Variable-name pool x_0..x_{V-1}; must be >= every N evaluated.
+  d.ops = ("add",)  # Operations drawn uniformly per operator: subset of add, sub, mul.
+  d.num_leaves = 6  # Source nodes per graph (depth 0).
+  d.max_fan_in = 3  # Parents per computed node drawn from 1..max_fan_in.
+  d.train_min_nodes = 32  # Training graph sizes are drawn from [min, max] per chunk.
+  d.train_max_nodes = 32  # The paper trains at N = 32 only.
+  d.train_max_depth = 6  # Depth cap of training graphs (the paper's is 6).
+  d.size_chunks = 1  # A batch holds this many equal chunks, each with its own N.
+  d.fixed_dataset_size = 0  # >0: cycle over this many fixed graphs (paper: 50,000); 0: fresh graphs every step.
+  d.bucket = 32  # Sequence lengths are padded up to a multiple of this.
+  d.prefetch = 4  # Batches generated ahead on a background thread.
+
+  c.model = m = ml_collections.ConfigDict()
+  m.d_model = 256  # Residual stream width.
+  m.num_heads = 16  # Attention heads per layer.
+  m.num_layers = 2  # Layers of the (weight-tied) block.
+  m.mlp_ratio = 4  # MLP hidden width = mlp_ratio * d_model (ReLU).
+  m.dropout = 0.1  # Dropout on attention probabilities and sublayer outputs.
+  m.position = "rope"  # relative (DeBERTa) | rope | absolute | none.
+  m.rel_window = 64  # Relative distances are clipped to this window.
+  m.max_len = 4096  # Longest sequence for absolute positions.
+  m.dtype = "bfloat16"  # Compute dtype; parameters stay float32.
+  m.cot_vocab_size = 0  # Set from the data vocabulary for the chain-of-thought LM (0: derive).
+
+  c.train = t = ml_collections.ConfigDict()
+  t.batch_size = 256  # Global batch of graphs; divisible by the number of devices.
+  t.num_steps = 20_000  # Optimizer steps.
+  t.learning_rate = 1e-3  # Peak learning rate.
+  t.warmup_steps = 500  # Linear warmup steps.
+  t.schedule = "cosine"  # cosine | constant (after warmup).
+  t.end_lr_fraction = 0.05  # Cosine decays to this fraction of the peak.
+  t.weight_decay = 0.01  # AdamW decoupled weight decay.
+  t.b1 = 0.9  # Adam beta1.
+  t.b2 = 0.98  # Adam beta2.
+  t.grad_clip = 1.0  # Global-norm gradient clipping (0 disables).
+  t.loss = "weighted"  # faithful (paper: mean over all factors/positions) | weighted.
+  t.value_weight = 4.0  # weighted: weight of the value loss at defining positions vs copy factors.
+  t.due_weight = 4.0  # weighted: extra weight of values computed at this iteration.
+  t.iterations = "sample"  # Teacher forcing: 'sample' one iteration per graph | 'all' iterations.
+  t.train_iters = 7  # Iterations unrolled (rollout modes) / folded ('all'); paper: max_depth + 1.
+  t.rollout = False  # Discrete: train on own rollouts with straight-through instead of teacher forcing.
+  t.corrupt_batch_prob = 0.0  # Error correction: fraction of batches whose inputs are corrupted.
+  t.corrupt_token_prob = 0.5  # Error correction: probability each candidate value is replaced.
+  t.corrupt_candidates = "due"  # due (depth == t) | previous (depth == t-1) | computed (depth < t).
+  t.log_every = 100  # Steps between metric lines.
+  t.eval_every = 1000  # Steps between out-of-distribution validations (0: never).
+  t.checkpoint_every = 1000  # Steps between checkpoints (0: only at the end).
+  t.keep_checkpoints = 2  # Most recent checkpoints kept (the best one is kept apart).
+  t.val_sizes = (64, 128)  # Graph sizes of the OOD validation set (fixed graphs).
+  t.val_num_graphs = 256  # Graphs per validation size.
+  t.target_accuracy = 0.995  # Time-to-accuracy: when every val size reaches this, log the wall-clock.
+  t.stop_at_target = False  # Stop training once target_accuracy is reached.
+  t.max_train_seconds = 0  # Wall-clock budget: stop (validate, save) once exceeded; 0 = none.
+  t.distributed = False  # Call jax.distributed.initialize() (multi-host).
+
+  c.eval = e = ml_collections.ConfigDict()
+  e.sizes = (8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120, 128)  # Graph sizes evaluated.
+  e.num_graphs = 2048  # Fixed graphs per size.
+  e.halting = ("oracle", "fixed_point")  # Halting rules evaluated.
+  e.oracle_slack = 1  # Oracle halting runs graph depth + 1 + slack iterations.
+  e.max_iters = 64  # Bound on iterations for every halting rule.
+  e.batch_size = 512  # Graphs per evaluation batch.
+  return c
+
+
+def apply_variant(c, variant):
+  """Applies the variant keys every config accepts.
+
+  size=small: a model and run that fit a laptop CPU in minutes.
+  size=tiny: the smallest config that exercises every code path (tests).
+  recipe=paper: the paper's training recipe (batch 32, constant lr 1e-3,
+    fp32, faithful loss, all iterations folded, 50k fixed graphs, 156k steps).
+  """
+  variant = dict(variant)
+  size = variant.pop("size", "")
+  recipe = variant.pop("recipe", "")
+  if variant:
+    raise ValueError(f"unknown config variant keys {sorted(variant)}; "
+                     "expected size=small|tiny, recipe=paper")
+  if size == "small":
+    c.model.d_model, c.model.num_heads = 128, 4
+    c.model.num_layers = min(c.model.num_layers, 4)
+    c.model.dtype = "float32"  # CPUs have no fast bf16 matmul.
+    c.data.num_names = 64
+    c.train.batch_size = 64
+    c.train.num_steps = 2000
+    c.train.eval_every = 500
+    c.train.checkpoint_every = 500
+    c.train.val_num_graphs = 128
+    c.eval.sizes = (8, 16, 32, 64)
+    c.eval.num_graphs = 256
+  elif size == "tiny":
+    c.model.d_model, c.model.num_heads, c.model.num_layers = 32, 2, 2
+    c.model.dtype = "float32"
+    c.data.num_names = 48
+    c.data.train_min_nodes = min(c.data.train_min_nodes, 10)
+    c.data.train_max_nodes = 10
+    c.data.train_max_depth = 3
+    c.data.bucket = 16
+    c.train.batch_size = 16
+    c.train.num_steps = 4
+    c.train.warmup_steps = 2
+    c.train.train_iters = 4
+    c.train.log_every = 2
+    c.train.eval_every = 0
+    c.train.checkpoint_every = 2
+    c.train.val_sizes = (12,)
+    c.train.val_num_graphs = 16
+    c.eval.sizes = (8, 12)
+    c.eval.num_graphs = 16
+    c.eval.batch_size = 16
+    c.eval.max_iters = 12
+  elif size:
+    raise ValueError(f"unknown size variant {size!r}; expected small or tiny")
+  if recipe == "paper":
+    c.train.batch_size = 32
+    c.train.learning_rate = 1e-3
+    c.train.schedule = "constant"
+    c.train.warmup_steps = 0
+    c.train.b2 = 0.999
+    c.train.grad_clip = 0.0
+    c.train.loss = "faithful"
+    c.train.iterations = "all"
+    c.train.num_steps = 156_250  # 100 epochs over 50k graphs at batch 32.
+    c.data.fixed_dataset_size = 50_000
+    c.model.dtype = "float32"
+  elif recipe:
+    raise ValueError(f"unknown recipe variant {recipe!r}; expected paper")
+  return c

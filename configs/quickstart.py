@@ -1,0 +1,35 @@
+"""The README's main job: the full method, small enough for a laptop CPU.
+
+Trains the discrete + error-correction reasoner on graphs of N = 8..16 nodes
+for a few minutes and then evaluates at the training size, 2x and 4x.
+"""
+from configs import common
+
+
+def get_config(arg=""):
+  c = common.base_config()
+  c.method = "discrete_ec"
+  c.data.num_names = 64  # Enough names for the 4x evaluation (N = 64).
+  c.data.train_min_nodes = 8
+  c.data.train_max_nodes = 16
+  c.data.size_chunks = 4  # Each batch mixes 4 sizes from [8, 16].
+  c.model.d_model = 128
+  c.model.num_heads = 4
+  c.model.num_layers = 2
+  c.model.position = "relative"
+  c.model.dropout = 0.0  # Short runs gain nothing from dropout.
+  c.model.dtype = "float32"  # CPUs have no fast bf16 matmul.
+  c.train.batch_size = 64
+  c.train.num_steps = 3000
+  c.train.learning_rate = 2e-3
+  c.train.warmup_steps = 200
+  c.train.corrupt_batch_prob = 0.05
+  c.train.log_every = 100
+  c.train.eval_every = 1000
+  c.train.checkpoint_every = 1000
+  c.train.val_sizes = (32,)
+  c.train.val_num_graphs = 128
+  c.eval.sizes = (16, 32, 64)
+  c.eval.num_graphs = 512
+  c.eval.batch_size = 256
+  return common.apply_variant(c, common.parse_arg(arg))

@@ -1,0 +1,56 @@
+r"""Prints train-step and evaluation throughput: `python -m experiments.benchmark --config=...`.
+
+Figures: compile time, median step time, graphs/s, real and padded tokens/s,
+padding share, XLA FLOPs per step, achieved TFLOP/s and MFU (against
+--peak_tflops, default the H200's measured dense bf16 rate), peak device
+memory of the compiled step, and the time to solve the fixed evaluation set
+with the adaptive while_loop rollout.
+"""
+import json
+
+from absl import app
+from absl import flags
+from flax import nnx
+from ml_collections import config_flags
+
+from recur_latent.models import factory
+from recur_latent.training import checkpoints
+from recur_latent.training import throughput
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config to benchmark.")
+_STEPS = flags.DEFINE_integer("steps", 20, "Timed train steps.")
+_PEAK = flags.DEFINE_float("peak_tflops", 790.0, "Dense bf16 peak for MFU (H200 measured).")
+_EVAL_SIZES = flags.DEFINE_list("eval_sizes", ["128"], "Graph sizes for the rollout timing.")
+_EVAL_GRAPHS = flags.DEFINE_integer("eval_graphs", 2048, "Graphs per rollout timing.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None,
+                                  "Optional trained workdir for the rollout timing.")
+_OUTPUT = flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
+flags.mark_flags_as_required(["config"])
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  results = {"train_step": throughput.benchmark_train_step(
+      config, steps=_STEPS.value, peak_flops=_PEAK.value * 1e12)}
+  print(json.dumps(results["train_step"], indent=2))
+  if config.method in ("continuous", "discrete", "discrete_ec"):
+    if _CHECKPOINT.value:
+      model, config = checkpoints.load_model(_CHECKPOINT.value)
+    else:
+      model = factory.build_model(config, nnx.Rngs(0))
+    results["rollout"] = [
+        throughput.benchmark_rollout(
+            model, num_nodes=int(n), num_graphs=_EVAL_GRAPHS.value,
+            max_iters=config.eval.max_iters, num_names=config.data.num_names,
+            modulus=config.data.modulus)
+        for n in _EVAL_SIZES.value]
+    for r in results["rollout"]:
+      print(json.dumps(r))
+  if _OUTPUT.value:
+    with open(_OUTPUT.value, "w") as f:
+      json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,33 @@
+r"""Trains one method: `python -m experiments.train --config=configs/NAME.py --workdir=DIR`.
+
+Override any field with `--config.train.num_steps=100`. Rerunning with the same
+workdir resumes from its latest checkpoint. Ends by printing % fully solved at
+the training size and at 2x and 4x it.
+"""
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from recur_latent.training import loop
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics.")
+_FINAL_EVAL = flags.DEFINE_bool("final_eval", True,
+                                "Evaluate at 1x, 2x and 4x the training size at the end.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.INFO)
+  config = _CONFIG.value
+  summary = loop.train(config, _WORKDIR.value)
+  logging.info("training summary: %s", summary)
+  if _FINAL_EVAL.value:
+    from recur_latent.evaluation import ood
+    ood.print_generalization_summary(_WORKDIR.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

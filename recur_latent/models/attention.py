@@ -1,0 +1,156 @@
+"""Causal multi-head self-attention with four position options and a KV cache.
+
+Relative positions (DeBERTa-style disentangled attention). The score of query
+i for key j is
+
+  (q_i . k_j  +  q_i . kr_r  +  k_j . qr_r) / sqrt(3 * d_head),  r = clip(i - j, 0, W)
+
+content-to-content, content-to-position and position-to-content, where
+kr = rel W_kr and qr = rel W_qr project the shared, LayerNormed relative table
+rel [W + 1, D] with this layer's own projections. Causal attention only ever
+sees i - j >= 0, so one table row per distance 0..W suffices and both relative
+terms use the same row (DeBERTa's signed distance for p2c collapses to |i - j|).
+
+How it is computed, and why: the two relative terms depend on (i, j) only
+through r, so we first form the small tables c2p [B, H, Q, W + 1] = q . kr and
+p2c [B, H, W + 1, S] = qr . k and then gather them at r(i, j) while adding to
+the content scores. That costs O(L * W) multiply-adds instead of O(L^2 * d),
+and the gathers are elementwise in (i, j), so XLA fuses them into the one
+[B, H, Q, S] score tensor (no extra materialized [B, H, L, L] tensors, unlike
+expanding the relative embeddings to [L, L, D] or computing both terms as full
+matrix products).
+
+Scores and softmax run in float32 whatever the compute dtype; matmul inputs use
+the compute dtype. The same code serves full sequences (keys = the sequence)
+and incremental decoding (keys = a fixed-size cache [B, S, H, K] into which the
+new keys are written at their positions; causality then masks unwritten slots).
+"""
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from recur_latent.models import positions as positions_lib
+
+
+def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
+  """Inverted dropout; identity when `key` is None or the rate is 0."""
+  if key is None or rate == 0.0:
+    return x
+  keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+  return jnp.where(keep, x / (1.0 - rate), 0.0).astype(x.dtype)
+
+
+def _init_param(rngs, shape, in_axis, out_axis):
+  init = jax.nn.initializers.lecun_normal(in_axis=in_axis, out_axis=out_axis)
+  return nnx.Param(init(rngs.params(), shape, jnp.float32))
+
+
+def _zeros(shape):
+  return nnx.Param(jnp.zeros(shape, jnp.float32))
+
+
+class CausalSelfAttention(nnx.Module):
+  """Causal multi-head self-attention; parameters are float32, compute in `dtype`."""
+
+  def __init__(self, d_model: int, num_heads: int, *, position: str, rel_window: int = 64,
+               dropout_rate: float = 0.0, dtype=jnp.float32, rngs: nnx.Rngs):
+    if d_model % num_heads:
+      raise ValueError(f"d_model {d_model} is not divisible by num_heads {num_heads}")
+    self.num_heads = num_heads
+    self.head_dim = d_model // num_heads
+    self.position = positions_lib.check_position(position)
+    self.rel_window = rel_window
+    self.dropout_rate = dropout_rate
+    self.dtype = dtype
+    d, h, k = d_model, num_heads, self.head_dim
+    self.w_q = _init_param(rngs, (d, h, k), 0, (1, 2))
+    self.w_k = _init_param(rngs, (d, h, k), 0, (1, 2))
+    self.w_v = _init_param(rngs, (d, h, k), 0, (1, 2))
+    self.b_q, self.b_k, self.b_v = _zeros((h, k)), _zeros((h, k)), _zeros((h, k))
+    self.w_o = _init_param(rngs, (h, k, d), (0, 1), 2)
+    self.b_o = _zeros((d,))
+    if position == "relative":
+      # Per-layer projections of the shared relative table (DeBERTa's W_{k,r}, W_{q,r}).
+      self.w_kr = _init_param(rngs, (d, h, k), 0, (1, 2))
+      self.w_qr = _init_param(rngs, (d, h, k), 0, (1, 2))
+    else:
+      self.w_kr = self.w_qr = None
+
+  def init_cache(self, batch_size: int, max_len: int) -> dict[str, jax.Array]:
+    """An empty KV cache for `max_len` positions (keys already position-encoded)."""
+    shape = (batch_size, max_len, self.num_heads, self.head_dim)
+    return {"k": jnp.zeros(shape, self.dtype), "v": jnp.zeros(shape, self.dtype)}
+
+  def _project(self, x_BLD, w_DHK, b_HK):
+    return jnp.einsum("bld,dhk->blhk", x_BLD, w_DHK[...].astype(self.dtype)) + b_HK[...].astype(self.dtype)
+
+  def __call__(self, x_BQD: jax.Array, *, positions_BQ: jax.Array, rel_RD: jax.Array | None = None,
+               cache: dict[str, jax.Array] | None = None, dropout_key: jax.Array | None = None,
+               collect: bool = False):
+    """Attends each query to the keys at positions <= its own.
+
+    Args:
+      x_BQD: inputs (the LayerNormed residual stream) of Q new positions.
+      positions_BQ: int positions of the inputs, [B, Q] or [1, Q] (shared).
+      rel_RD: the shared normalized relative table ('relative' only).
+      cache: optional {'k', 'v'} of shape [B, S, H, K]; the new keys/values are
+        written at `positions_BQ` and attention runs over all S slots.
+      dropout_key: dropout on attention probabilities (None: off).
+      collect: also return intermediates for interpretability.
+
+    Returns:
+      (y_BQD, new_cache or None, aux) where aux is {} unless `collect`:
+      'attn_probs_BHQS' (float32) and 'head_out_BQHD' (each head's output
+      through its slice of the output projection, bias excluded).
+    """
+    dt = self.dtype
+    x_BQD = x_BQD.astype(dt)
+    q_BQHK = self._project(x_BQD, self.w_q, self.b_q)
+    k_BQHK = self._project(x_BQD, self.w_k, self.b_k)
+    v_BQHK = self._project(x_BQD, self.w_v, self.b_v)
+    if self.position == "rope":
+      q_BQHK = positions_lib.rope(q_BQHK, positions_BQ)
+      k_BQHK = positions_lib.rope(k_BQHK, positions_BQ)
+
+    if cache is None:
+      new_cache = None
+      keys_BSHK, values_BSHK, key_pos_BS = k_BQHK, v_BQHK, positions_BQ
+    else:
+      batch_B1 = jnp.arange(x_BQD.shape[0])[:, None]
+      keys_BSHK = cache["k"].at[batch_B1, positions_BQ].set(k_BQHK.astype(cache["k"].dtype))
+      values_BSHK = cache["v"].at[batch_B1, positions_BQ].set(v_BQHK.astype(cache["v"].dtype))
+      new_cache = {"k": keys_BSHK, "v": values_BSHK}
+      key_pos_BS = jnp.arange(keys_BSHK.shape[1])[None, :]
+      keys_BSHK, values_BSHK = keys_BSHK.astype(dt), values_BSHK.astype(dt)
+
+    f32 = jnp.float32
+    scores_BHQS = jnp.einsum("bqhk,bshk->bhqs", q_BQHK, keys_BSHK, preferred_element_type=f32)
+    if self.position == "relative":
+      if rel_RD is None:
+        raise ValueError("relative positions need the shared table rel_RD")
+      rel_RD = rel_RD.astype(dt)
+      kr_RHK = jnp.einsum("rd,dhk->rhk", rel_RD, self.w_kr[...].astype(dt))
+      qr_RHK = jnp.einsum("rd,dhk->rhk", rel_RD, self.w_qr[...].astype(dt))
+      c2p_BHQR = jnp.einsum("bqhk,rhk->bhqr", q_BQHK, kr_RHK, preferred_element_type=f32)
+      p2c_BHRS = jnp.einsum("bshk,rhk->bhrs", keys_BSHK, qr_RHK, preferred_element_type=f32)
+      buckets_B1QS = positions_lib.relative_buckets(positions_BQ, key_pos_BS, self.rel_window)[:, None]
+      scores_BHQS = (scores_BHQS
+                     + jnp.take_along_axis(c2p_BHQR, buckets_B1QS, axis=-1)
+                     + jnp.take_along_axis(p2c_BHRS, buckets_B1QS, axis=-2))
+      scores_BHQS = scores_BHQS / jnp.sqrt(3.0 * self.head_dim)
+    else:
+      scores_BHQS = scores_BHQS / jnp.sqrt(float(self.head_dim))
+
+    causal_B1QS = (key_pos_BS[:, None, :] <= positions_BQ[:, :, None])[:, None]
+    scores_BHQS = jnp.where(causal_B1QS, scores_BHQS, jnp.finfo(f32).min)
+    probs_BHQS = jax.nn.softmax(scores_BHQS, axis=-1)
+    dropped_BHQS = dropout(probs_BHQS, self.dropout_rate, dropout_key)
+
+    out_BQHK = jnp.einsum("bhqs,bshk->bqhk", dropped_BHQS.astype(dt), values_BSHK)
+    w_o_HKD = self.w_o[...].astype(dt)
+    y_BQD = jnp.einsum("bqhk,hkd->bqd", out_BQHK, w_o_HKD) + self.b_o[...].astype(dt)
+    aux = {}
+    if collect:
+      aux = {"attn_probs_BHQS": probs_BHQS,
+             "head_out_BQHD": jnp.einsum("bqhk,hkd->bqhd", out_BQHK, w_o_HKD)}
+    return y_BQD, new_cache, aux

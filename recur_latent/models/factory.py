@@ -1,0 +1,54 @@
+"""Builds the model of a method from a config (`cfg.method`, `cfg.model`, `cfg.data`)."""
+import importlib
+
+from flax import nnx
+
+from recur_latent.data import vocab as vocab_lib
+from recur_latent.models import baselines
+from recur_latent.models import transformer as transformer_lib
+
+METHODS = ("feedforward", "e2e_recurrent", "cot", "continuous", "discrete", "discrete_ec")
+
+
+def vocab_from_config(cfg) -> vocab_lib.Vocab:
+  return vocab_lib.Vocab(modulus=cfg.data.modulus, num_names=cfg.data.num_names)
+
+
+def cot_vocab_size(cfg) -> int:
+  """Flat vocabulary size of the chain-of-thought LM.
+
+  `cfg.model.cot_vocab_size` when positive, else derived from the data
+  configuration by recur_latent.data.cot (`vocab_size(modulus, num_names)`).
+  """
+  size = getattr(cfg.model, "cot_vocab_size", 0)
+  if size > 0:
+    return int(size)
+  try:
+    cot = importlib.import_module("recur_latent.data.cot")
+  except ImportError as e:
+    raise ValueError("cfg.model.cot_vocab_size is 0 and recur_latent.data.cot is unavailable") from e
+  return int(cot.vocab_size(cfg.data.modulus, cfg.data.num_names))
+
+
+def recurrent_iters(cfg) -> int:
+  """T of the end-to-end recurrent model: cfg.model.num_iters if set, else cfg.train.train_iters."""
+  iters = getattr(cfg.model, "num_iters", 0)
+  return int(iters) if iters else int(cfg.train.train_iters)
+
+
+def build_model(cfg, rngs: nnx.Rngs) -> nnx.Module:
+  """The model of `cfg.method`.
+
+  feedforward, continuous, discrete, discrete_ec -> FactoredTransformer
+  e2e_recurrent -> RecurrentTransformer (T = `recurrent_iters(cfg)`)
+  cot -> CausalLM over `cot_vocab_size(cfg)` tokens
+  """
+  method = cfg.method
+  if method in ("feedforward", "continuous", "discrete", "discrete_ec"):
+    return transformer_lib.FactoredTransformer(cfg.model, vocab_from_config(cfg), rngs=rngs)
+  if method == "e2e_recurrent":
+    return baselines.RecurrentTransformer(cfg.model, vocab_from_config(cfg),
+                                          num_iters=recurrent_iters(cfg), rngs=rngs)
+  if method == "cot":
+    return baselines.CausalLM(cfg.model, cot_vocab_size(cfg), rngs=rngs)
+  raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")

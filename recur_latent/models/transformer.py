@@ -1,0 +1,207 @@
+"""Pre-LayerNorm causal Transformer and the factored-token model built on it.
+
+Precision: parameters are float32; matmuls run in the compute dtype
+(`model_cfg.dtype`); LayerNorms, softmax and the residual stream stay float32
+(sublayer outputs are added to a float32 residual), and logits are float32.
+That keeps the recurrent state, which is fed back many times, free of bf16
+rounding accumulation while the expensive products run in bf16.
+
+Dropout (rate `model_cfg.dropout`) is applied to attention probabilities and
+to each sublayer's output before it joins the residual, only when a
+`dropout_key` is passed (None = deterministic).
+
+Intermediates for interpretability: `Transformer.run(..., collect=True)`,
+`FactoredTransformer.body_with_intermediates` and
+`FactoredTransformer.forward_with_intermediates` return one dict per layer:
+  resid_pre_BLD    residual stream entering the layer
+  attn_probs_BHLL  attention probabilities (float32)
+  head_out_BLHD    each head's output through its slice of the output projection
+  attn_out_BLD     attention sublayer output (sum of heads + bias)
+  resid_mid_BLD    residual after the attention sublayer
+  mlp_pre_BLM      MLP pre-activation, M = mlp_ratio * d_model
+  mlp_post_BLM     MLP post-activation (ReLU)
+  mlp_out_BLD      MLP sublayer output
+  resid_post_BLD   residual leaving the layer
+The fast path (`collect=False`) computes none of the extras.
+"""
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from recur_latent.data import vocab as vocab_lib
+from recur_latent.models import attention as attention_lib
+from recur_latent.models import positions as positions_lib
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+def compute_dtype(name) -> jnp.dtype:
+  """Maps a config dtype string ('float32' | 'bfloat16' | 'float16') to a jnp dtype."""
+  if not isinstance(name, str):
+    return jnp.dtype(name)
+  if name not in _DTYPES:
+    raise ValueError(f"unknown dtype {name!r}; expected one of {sorted(_DTYPES)}")
+  return _DTYPES[name]
+
+
+def transformer_kwargs(model_cfg) -> dict:
+  """The Transformer constructor arguments read from a `cfg.model` ConfigDict."""
+  return dict(
+      d_model=model_cfg.d_model,
+      num_heads=model_cfg.num_heads,
+      num_layers=model_cfg.num_layers,
+      mlp_ratio=getattr(model_cfg, "mlp_ratio", 4),
+      dropout_rate=getattr(model_cfg, "dropout", 0.0),
+      position=getattr(model_cfg, "position", "none"),
+      rel_window=getattr(model_cfg, "rel_window", 64),
+      max_len=getattr(model_cfg, "max_len", 4096),
+      dtype=compute_dtype(getattr(model_cfg, "dtype", "float32")),
+  )
+
+
+def _split_key(key, num):
+  return (None,) * num if key is None else tuple(jax.random.split(key, num))
+
+
+class Block(nnx.Module):
+  """x + Attn(LN(x)), then x + MLP(LN(x)) with a ReLU MLP."""
+
+  def __init__(self, d_model: int, num_heads: int, *, mlp_ratio: int, dropout_rate: float,
+               position: str, rel_window: int, dtype, rngs: nnx.Rngs):
+    self.dropout_rate = dropout_rate
+    self.attn_norm = nnx.LayerNorm(d_model, rngs=rngs)
+    self.attn = attention_lib.CausalSelfAttention(
+        d_model, num_heads, position=position, rel_window=rel_window, dropout_rate=dropout_rate,
+        dtype=dtype, rngs=rngs)
+    self.mlp_norm = nnx.LayerNorm(d_model, rngs=rngs)
+    self.mlp_in = nnx.Linear(d_model, mlp_ratio * d_model, dtype=dtype, rngs=rngs)
+    self.mlp_out = nnx.Linear(mlp_ratio * d_model, d_model, dtype=dtype, rngs=rngs)
+
+  def __call__(self, x_BLD, *, positions_BL, rel_RD=None, cache=None, dropout_key=None,
+               collect=False):
+    """Returns (x_BLD, new_cache, aux); aux is {} unless `collect`."""
+    attn_key, attn_out_key, mlp_out_key = _split_key(dropout_key, 3)
+    resid_pre_BLD = x_BLD
+    attn_BLD, cache, attn_aux = self.attn(
+        self.attn_norm(x_BLD), positions_BQ=positions_BL, rel_RD=rel_RD, cache=cache,
+        dropout_key=attn_key, collect=collect)
+    x_BLD = x_BLD + attention_lib.dropout(attn_BLD, self.dropout_rate, attn_out_key)
+    resid_mid_BLD = x_BLD
+    mlp_pre_BLM = self.mlp_in(self.mlp_norm(x_BLD))
+    mlp_post_BLM = jax.nn.relu(mlp_pre_BLM)
+    mlp_BLD = self.mlp_out(mlp_post_BLM)
+    x_BLD = x_BLD + attention_lib.dropout(mlp_BLD, self.dropout_rate, mlp_out_key)
+    aux = {}
+    if collect:
+      aux = dict(resid_pre_BLD=resid_pre_BLD, attn_probs_BHLL=attn_aux["attn_probs_BHQS"],
+                 head_out_BLHD=attn_aux["head_out_BQHD"], attn_out_BLD=attn_BLD,
+                 resid_mid_BLD=resid_mid_BLD, mlp_pre_BLM=mlp_pre_BLM, mlp_post_BLM=mlp_post_BLM,
+                 mlp_out_BLD=mlp_BLD, resid_post_BLD=x_BLD)
+    return x_BLD, cache, aux
+
+
+class Transformer(nnx.Module):
+  """Position encoding, `num_layers` Blocks and a final LayerNorm: x_BLD -> h_BLD."""
+
+  def __init__(self, *, d_model: int, num_heads: int, num_layers: int, mlp_ratio: int = 4,
+               dropout_rate: float = 0.0, position: str = "none", rel_window: int = 64,
+               max_len: int = 4096, dtype=jnp.float32, rngs: nnx.Rngs):
+    self.position = positions_lib.check_position(position)
+    self.max_len = max_len
+    self.layers = nnx.List([
+        Block(d_model, num_heads, mlp_ratio=mlp_ratio, dropout_rate=dropout_rate,
+              position=position, rel_window=rel_window, dtype=dtype, rngs=rngs)
+        for _ in range(num_layers)])
+    self.final_norm = nnx.LayerNorm(d_model, rngs=rngs)
+    # Shared by every layer: computed once per call and passed down (no shared submodules).
+    self.rel_table = (positions_lib.RelativeTable(rel_window, d_model, rngs=rngs)
+                      if position == "relative" else None)
+    self.pos_embedding = nnx.Embed(max_len, d_model, rngs=rngs) if position == "absolute" else None
+
+  def init_cache(self, batch_size: int, max_len: int) -> list[dict[str, jax.Array]]:
+    """Per-layer empty KV caches for incremental decoding of up to `max_len` positions."""
+    if self.position == "absolute" and max_len > self.max_len:
+      raise ValueError(f"cache length {max_len} exceeds the absolute-position max_len {self.max_len}")
+    return [layer.attn.init_cache(batch_size, max_len) for layer in self.layers]
+
+  def run(self, x_BLD, *, positions_BL=None, dropout_key=None, caches=None, collect=False):
+    """The full interface: returns (h_BLD, new_caches or None, per-layer aux list).
+
+    Args:
+      x_BLD: input vectors (embeddings or a fed-back state).
+      positions_BL: int positions [B, L] or [1, L]; default arange(L).
+      dropout_key: None = no dropout.
+      caches: per-layer KV caches (see `init_cache`) to write into and attend over.
+      collect: gather the intermediates listed in the module docstring.
+    """
+    length = x_BLD.shape[1]
+    if positions_BL is None:
+      if self.position == "absolute" and length > self.max_len:
+        raise ValueError(f"sequence length {length} exceeds the absolute-position max_len {self.max_len}")
+      positions_BL = jnp.arange(length, dtype=jnp.int32)[None, :]
+    if self.pos_embedding is not None:
+      x_BLD = x_BLD + self.pos_embedding(positions_BL)
+    rel_RD = self.rel_table() if self.rel_table is not None else None
+    layer_keys = _split_key(dropout_key, len(self.layers))
+    new_caches = [] if caches is not None else None
+    intermediates = []
+    for i, layer in enumerate(self.layers):
+      x_BLD, cache, aux = layer(
+          x_BLD, positions_BL=positions_BL, rel_RD=rel_RD,
+          cache=None if caches is None else caches[i], dropout_key=layer_keys[i], collect=collect)
+      if caches is not None:
+        new_caches.append(cache)
+      intermediates.append(aux)
+    return self.final_norm(x_BLD), new_caches, intermediates
+
+  def __call__(self, x_BLD, *, positions_BL=None, dropout_key=None):
+    return self.run(x_BLD, positions_BL=positions_BL, dropout_key=dropout_key)[0]
+
+
+class FactoredTransformer(nnx.Module):
+  """Factored-token model: sum of 4 factor embeddings -> Transformer -> 4 linear heads.
+
+  Shared by the feedforward, continuous, discrete and discrete_ec methods (the
+  recurrent methods apply `body` repeatedly; see recurrence.py).
+  """
+
+  def __init__(self, model_cfg, vocab: vocab_lib.Vocab, *, rngs: nnx.Rngs):
+    kwargs = transformer_kwargs(model_cfg)
+    self.vocab = vocab
+    self.d_model = kwargs["d_model"]
+    self.dtype = kwargs["dtype"]
+    self.embeddings = nnx.List([nnx.Embed(size, self.d_model, rngs=rngs) for size in vocab.factor_sizes])
+    self.transformer = Transformer(**kwargs, rngs=rngs)
+    self.heads = nnx.List([nnx.Linear(self.d_model, size, dtype=self.dtype, rngs=rngs)
+                           for size in vocab.factor_sizes])
+
+  def embed(self, tokens_BLF: jax.Array) -> jax.Array:
+    """Sum of the four factor embeddings: x_BLD (float32)."""
+    return sum(table(tokens_BLF[..., f]) for f, table in enumerate(self.embeddings))
+
+  def embed_soft(self, probs) -> jax.Array:
+    """Probability-weighted embeddings: sum_f probs_f @ E_f, probs a tuple of 4 [B, L, V_f]."""
+    return sum(jnp.einsum("blv,vd->bld", p_BLV.astype(jnp.float32), table.embedding[...])
+               for p_BLV, table in zip(probs, self.embeddings))
+
+  def body(self, x_BLD: jax.Array, *, dropout_key: jax.Array | None = None) -> jax.Array:
+    """Layers + final LayerNorm: h_BLD (float32)."""
+    return self.transformer(x_BLD, dropout_key=dropout_key)
+
+  def body_with_intermediates(self, x_BLD: jax.Array) -> tuple[jax.Array, list[dict]]:
+    """`body` without dropout, plus the per-layer intermediates (module docstring)."""
+    h_BLD, _, intermediates = self.transformer.run(x_BLD, collect=True)
+    return h_BLD, intermediates
+
+  def readout(self, h_BLD: jax.Array) -> tuple[jax.Array, ...]:
+    """One linear head per factor: a tuple of 4 float32 logits [B, L, V_f]."""
+    return tuple(head(h_BLD).astype(jnp.float32) for head in self.heads)
+
+  def __call__(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None):
+    """One pass: tokens -> tuple of 4 logits."""
+    return self.readout(self.body(self.embed(tokens_BLF), dropout_key=dropout_key))
+
+  def forward_with_intermediates(self, tokens_BLF: jax.Array):
+    """(logits, per-layer intermediates) of one deterministic pass."""
+    h_BLD, intermediates = self.body_with_intermediates(self.embed(tokens_BLF))
+    return self.readout(h_BLD), intermediates

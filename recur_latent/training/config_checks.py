@@ -1,0 +1,92 @@
+"""Validates a config before anything is built or compiled.
+
+Every error names the offending field, so a typo in a sweep fails in a second
+instead of after a compile.
+"""
+from recur_latent.data import vocab as vocab_lib
+
+METHODS = ("feedforward", "e2e_recurrent", "cot", "continuous", "discrete",
+           "discrete_ec")
+POSITIONS = ("relative", "rope", "absolute", "none")
+HALTING = ("oracle", "fixed_point", "all_filled")
+
+
+class ConfigError(ValueError):
+  """A config field has a value the codebase cannot run with."""
+
+
+def _require(ok, field, message):
+  if not ok:
+    raise ConfigError(f"config.{field}: {message}")
+
+
+def check_config(config, *, num_devices=1):
+  """Raises ConfigError naming the first invalid field."""
+  _require(config.method in METHODS, "method",
+           f"unknown method {config.method!r}; expected one of {METHODS}")
+  d, m, t, e = config.data, config.model, config.train, config.eval
+  _require(d.modulus >= 2, "data.modulus", f"must be >= 2, got {d.modulus}")
+  try:
+    vocab_lib.op_ids(tuple(d.ops))
+  except ValueError as err:
+    raise ConfigError(f"config.data.ops: {err}") from None
+  _require(d.num_leaves >= 1, "data.num_leaves", f"must be >= 1, got {d.num_leaves}")
+  _require(1 <= d.max_fan_in <= 3, "data.max_fan_in",
+           f"must be in 1..3, got {d.max_fan_in}")
+  _require(d.train_min_nodes > d.num_leaves, "data.train_min_nodes",
+           f"must exceed num_leaves={d.num_leaves}, got {d.train_min_nodes}")
+  _require(d.train_max_nodes >= d.train_min_nodes, "data.train_max_nodes",
+           f"must be >= train_min_nodes={d.train_min_nodes}, got {d.train_max_nodes}")
+  largest = max([d.train_max_nodes, *e.sizes, *t.val_sizes])
+  _require(d.num_names >= largest, "data.num_names",
+           f"the name pool ({d.num_names}) is smaller than the largest graph "
+           f"size used ({largest} nodes)")
+  _require(d.train_max_depth is None or d.train_max_depth >= 1,
+           "data.train_max_depth", f"must be >= 1 or None, got {d.train_max_depth}")
+  _require(d.size_chunks >= 1, "data.size_chunks", f"must be >= 1, got {d.size_chunks}")
+  _require(d.bucket >= 1, "data.bucket", f"must be >= 1, got {d.bucket}")
+  _require(d.fixed_dataset_size >= 0, "data.fixed_dataset_size", "must be >= 0")
+
+  _require(m.d_model >= 1 and m.num_heads >= 1, "model.d_model",
+           f"d_model={m.d_model} and num_heads={m.num_heads} must be positive")
+  _require(m.d_model % m.num_heads == 0, "model.num_heads",
+           f"d_model={m.d_model} is not divisible by num_heads={m.num_heads}")
+  _require(m.num_layers >= 1, "model.num_layers", f"must be >= 1, got {m.num_layers}")
+  _require(m.position in POSITIONS, "model.position",
+           f"unknown position {m.position!r}; expected one of {POSITIONS}")
+  _require(m.rel_window >= 1, "model.rel_window", f"must be >= 1, got {m.rel_window}")
+  _require(0.0 <= m.dropout < 1.0, "model.dropout", f"must be in [0, 1), got {m.dropout}")
+  _require(m.dtype in ("float32", "bfloat16"), "model.dtype",
+           f"must be float32 or bfloat16, got {m.dtype!r}")
+
+  _require(t.batch_size >= 1, "train.batch_size", f"must be >= 1, got {t.batch_size}")
+  _require(t.batch_size % num_devices == 0, "train.batch_size",
+           f"global batch {t.batch_size} is not divisible by the {num_devices} devices")
+  _require(t.batch_size % d.size_chunks == 0, "data.size_chunks",
+           f"batch_size={t.batch_size} is not divisible by size_chunks={d.size_chunks}")
+  _require(t.num_steps >= 1, "train.num_steps", f"must be >= 1, got {t.num_steps}")
+  _require(t.learning_rate > 0, "train.learning_rate", "must be positive")
+  _require(t.schedule in ("cosine", "constant"), "train.schedule",
+           f"must be cosine or constant, got {t.schedule!r}")
+  _require(t.loss in ("faithful", "weighted"), "train.loss",
+           f"must be faithful or weighted, got {t.loss!r}")
+  _require(t.iterations in ("sample", "all"), "train.iterations",
+           f"must be sample or all, got {t.iterations!r}")
+  _require(t.train_iters >= 1, "train.train_iters", f"must be >= 1, got {t.train_iters}")
+  _require(0.0 <= t.corrupt_batch_prob <= 1.0, "train.corrupt_batch_prob", "must be in [0, 1]")
+  _require(0.0 <= t.corrupt_token_prob <= 1.0, "train.corrupt_token_prob", "must be in [0, 1]")
+  _require(t.corrupt_candidates in ("due", "previous", "computed"),
+           "train.corrupt_candidates",
+           f"must be due, previous or computed, got {t.corrupt_candidates!r}")
+  _require(t.log_every >= 1, "train.log_every", f"must be >= 1, got {t.log_every}")
+  _require(not (config.method == "cot" and t.rollout), "train.rollout",
+           "rollout training applies to the latent methods, not cot")
+
+  for mode in e.halting:
+    _require(mode in HALTING, "eval.halting",
+             f"unknown halting rule {mode!r}; expected some of {HALTING}")
+  _require(e.max_iters >= 1, "eval.max_iters", f"must be >= 1, got {e.max_iters}")
+  _require(e.batch_size >= 1, "eval.batch_size", f"must be >= 1, got {e.batch_size}")
+  for n in [*e.sizes, *t.val_sizes]:
+    _require(n > d.num_leaves, "eval.sizes",
+             f"graph size {n} must exceed num_leaves={d.num_leaves}")

@@ -1,0 +1,180 @@
+"""The training loop: resume, step, log, validate, checkpoint, stop cleanly.
+
+The loop dispatches step t before it reads step t-1's metrics, so the host
+never makes the device wait; a non-finite loss stops the run (naming the
+step) before any checkpoint of the bad state is written.
+"""
+import signal
+import time
+
+import jax
+import numpy as np
+from absl import logging
+from flax import nnx
+
+from recur_latent.models import factory
+from recur_latent.training import checkpoints as checkpoints_lib
+from recur_latent.training import config_checks
+from recur_latent.training import data_stream
+from recur_latent.training import metrics_writer
+from recur_latent.training import optimizer as optimizer_lib
+from recur_latent.training import train_step as train_step_lib
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss became NaN or Inf; the last good checkpoint is left intact."""
+
+
+class _TerminationFlag:
+  """Turns SIGTERM (e.g. a preempted VM) into a clean save-and-exit."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # Not the main thread (e.g. a notebook worker).
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def _host_metrics(metrics):
+  return {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+
+def train(config, workdir, *, validate_fn=None, log_to_console=True):
+  """Trains `config` in `workdir`, resuming from its latest checkpoint.
+
+  Args:
+    config: a ConfigDict from configs/.
+    workdir: where checkpoints, metrics and the config go.
+    validate_fn: `fn(model, config) -> {size: fully_solved}` run every
+      `train.eval_every` steps; by default the OOD validation of
+      recur_latent.evaluation.
+  Returns:
+    A dict summary (final step, wall-clock, best validation, time to target).
+  """
+  t_start = time.time()  # Time to accuracy counts everything: setup and compile too.
+  if config.train.distributed:
+    jax.distributed.initialize()
+  config_checks.check_config(config, num_devices=jax.device_count())
+  if validate_fn is None and config.train.eval_every:
+    from recur_latent.evaluation import ood  # Lazy: evaluation is optional here.
+    validate_fn = ood.validation_fn(config)
+
+  mesh = train_step_lib.make_mesh()
+  model = factory.build_model(config, nnx.Rngs(config.seed))
+  graphdef, tx, state = train_step_lib.init_state(model, config.train)
+  state = jax.device_put(state, train_step_lib.state_sharding(state, mesh))
+  checkpointer = checkpoints_lib.Checkpointer(workdir, keep=config.train.keep_checkpoints)
+  restored = checkpointer.restore(state)
+  if restored is not None:
+    state = restored
+    logging.info("resumed from step %d", int(state.step))
+  checkpoints_lib.save_config(config, workdir)
+
+  start_step = int(state.step)
+  num_steps = config.train.num_steps
+  source = data_stream.BatchSource(
+      config, process_index=jax.process_index(), process_count=jax.process_count())
+  prefetcher = data_stream.Prefetcher(source, start_step, depth=config.data.prefetch)
+  writer = metrics_writer.MetricsWriter(workdir) if jax.process_index() == 0 else None
+  progress = metrics_writer.Progress(start_step, num_steps, config.train.batch_size)
+  key = jax.random.key(config.seed)
+  summary = {"start_step": start_step, "time_to_target_s": None, "best_val": None}
+
+  schedule = optimizer_lib.learning_rate_schedule(config.train)
+  step_fn = train_step_lib.jit_train_step(graphdef, tx, config, mesh, state)
+  pending = None  # (step, device metrics) of the step dispatched last.
+  step = start_step
+
+  def finish_pending():
+    """Reads the previous step's metrics; raises on a non-finite loss."""
+    nonlocal pending
+    if pending is None:
+      return None
+    done_step, device_metrics = pending
+    pending = None
+    host = _host_metrics(device_metrics)
+    if not host.pop("finite"):
+      raise NonFiniteLossError(
+          f"non-finite training step at step {done_step} (loss={host['loss']}, "
+          f"grad_norm={host['grad_norm']}, param_norm={host['param_norm']}); "
+          "training stopped and the update was discarded. "
+          f"The last good checkpoint (step {checkpointer.latest_step()}) is intact.")
+    return done_step, host
+
+  try:
+    with _TerminationFlag() as termination:
+      while step < num_steps:
+        batch_step, batch_np = prefetcher.next()
+        assert batch_step == step, (batch_step, step)
+        batch = train_step_lib.shard_batch(batch_np, mesh)
+        if step == start_step:
+          compile_start = time.time()
+          compiled = step_fn.lower(state, batch, key).compile()
+          summary["compile_s"] = time.time() - compile_start
+          logging.info("compiled the train step in %.1fs", summary["compile_s"])
+        state, device_metrics = compiled(state, batch, key)
+        finished = finish_pending()
+        pending = (step + 1, device_metrics)
+        step += 1
+        if finished and (finished[0] % config.train.log_every == 0):
+          done_step, host = finished
+          host["learning_rate"] = float(schedule(done_step))
+          host["elapsed_s"] = time.time() - t_start
+          if writer:
+            writer.write(done_step, host)
+          if log_to_console:
+            logging.info(progress.line(done_step, host))
+        over_budget = (config.train.max_train_seconds > 0
+                       and time.time() - t_start > config.train.max_train_seconds)
+        at_end = step == num_steps or over_budget
+        if validate_fn and (step % config.train.eval_every == 0 or at_end):
+          finish_pending()
+          scores = validate_fn(nnx.merge(graphdef, state.params), config)
+          score = float(np.mean(list(scores.values())))
+          record = {f"val_solved_n{n}": s for n, s in scores.items()}
+          record["val_solved_mean"] = score
+          record["elapsed_s"] = time.time() - t_start
+          if summary["time_to_target_s"] is None and min(scores.values()) >= config.train.target_accuracy:
+            summary["time_to_target_s"] = record["elapsed_s"]
+            record["time_to_target_s"] = record["elapsed_s"]
+          if writer:
+            writer.write(step, record)
+          logging.info("step %d validation: %s", step, record)
+          if checkpointer.maybe_save_best(step, state, score):
+            summary["best_val"] = {"step": step, **record}
+          if config.train.stop_at_target and summary["time_to_target_s"] is not None:
+            break
+        if (config.train.checkpoint_every and step % config.train.checkpoint_every == 0) or at_end:
+          finish_pending()
+          checkpointer.save(step, state)
+        if termination.requested:
+          finish_pending()
+          checkpointer.save(step, state)
+          logging.info("SIGTERM: saved step %d and stopped", step)
+          summary["terminated"] = True
+          break
+        if over_budget:
+          logging.info("wall-clock budget of %ss reached at step %d",
+                       config.train.max_train_seconds, step)
+          break
+      finish_pending()
+  finally:
+    prefetcher.close()
+    checkpointer.close()
+    if writer:
+      writer.close()
+  summary.update(final_step=step, wall_clock_s=time.time() - t_start)
+  return summary

@@ -1,0 +1,127 @@
+"""The training objective of each method, as `loss_fn(model, batch, key, config)`.
+
+  feedforward     one pass; the final state is supervised.
+  e2e_recurrent   T applications of the block on continuous states (inside the
+                  model's call); the final state is supervised.
+  continuous      the block recurs on continuous states; every iteration's
+                  readout is supervised; backpropagation through iterations.
+  discrete(_ec)   teacher forcing: iteration t's input is the true state after
+                  t - 1 (optionally corrupted), so every iteration of every
+                  graph is an independent example: no loop, no backprop through
+                  iterations. With `train.rollout`, the model instead runs on
+                  its own decoded states with a straight-through estimator.
+  cot             next-token prediction on the trace.
+"""
+import jax
+import jax.numpy as jnp
+
+from recur_latent.data import vocab as vocab_lib
+from recur_latent.models import recurrence
+from recur_latent.training import corruption
+from recur_latent.training import losses
+
+_FINAL = 1 << 20  # An iteration index past every depth: "supervise the final state".
+
+
+def _dropout_key(model_cfg, key):
+  return key if model_cfg.dropout > 0 else None
+
+
+def _state_loss(logits, targets_BLF, node_depth_BL, t_B, train_cfg):
+  return losses.state_loss(logits, targets_BLF, node_depth_BL, t_B, mode=train_cfg.loss,
+                           value_weight=train_cfg.value_weight,
+                           due_weight=train_cfg.due_weight)
+
+
+def teacher_forced_examples(batch, key, config):
+  """(inputs, targets, node_depth, t, corrupted_mask) of one-step examples.
+
+  'sample' draws one iteration per graph uniformly from 0..graph depth;
+  'all' folds iterations 0..train_iters-1 of every graph into the batch.
+  """
+  train_cfg = config.train
+  inputs_BLF, targets_BLF = batch["inputs_BLF"], batch["targets_BLF"]
+  node_depth_BL, graph_depth_B = batch["node_depth_BL"], batch["graph_depth_B"]
+  t_key, corrupt_key = jax.random.split(key)
+  if train_cfg.iterations == "sample":
+    t_B = jax.random.randint(t_key, graph_depth_B.shape, 0, graph_depth_B + 1)
+  else:
+    num_iters = train_cfg.train_iters
+    tile = lambda x: jnp.repeat(x, num_iters, axis=0)
+    inputs_BLF, targets_BLF, node_depth_BL = map(tile, (inputs_BLF, targets_BLF, node_depth_BL))
+    t_B = jnp.tile(jnp.arange(num_iters, dtype=jnp.int32), graph_depth_B.shape[0])
+  state_in_BLF, state_out_BLF = recurrence.teacher_forced_pair(
+      inputs_BLF, targets_BLF, node_depth_BL, t_B)
+  state_in_BLF, corrupted_BL = corruption.corrupt_values(
+      corrupt_key, state_in_BLF, node_depth_BL, t_B,
+      batch_prob=train_cfg.corrupt_batch_prob, token_prob=train_cfg.corrupt_token_prob,
+      candidates=train_cfg.corrupt_candidates,
+      value_vocab_size=config.data.modulus + 2)
+  return state_in_BLF, state_out_BLF, node_depth_BL, t_B, corrupted_BL
+
+
+def discrete_teacher_forced_loss(model, batch, key, config):
+  data_key, dropout_key = jax.random.split(key)
+  state_in, state_out, node_depth, t_B, corrupted = teacher_forced_examples(batch, data_key, config)
+  logits = model(state_in, dropout_key=_dropout_key(config.model, dropout_key))
+  loss, metrics = _state_loss(logits, state_out, node_depth, t_B, config.train)
+  predicted = jnp.argmax(logits[vocab_lib.VALUE], -1)
+  fixed = (predicted == state_out[..., vocab_lib.VALUE]) & corrupted
+  metrics["corrected_fraction"] = fixed.sum() / jnp.maximum(corrupted.sum(), 1)
+  return loss, metrics
+
+
+def latent_rollout_loss(model, batch, key, config, *, anchoring):
+  """Runs train_iters iterations (a differentiable scan) and supervises each.
+
+  anchoring 'continuous' feeds the hidden state back; 'discrete' re-embeds
+  the decoded state with the straight-through estimator.
+  """
+  inputs_BLF, targets_BLF = batch["inputs_BLF"], batch["targets_BLF"]
+  node_depth_BL = batch["node_depth_BL"]
+  num_iters = config.train.train_iters
+  batch_size = inputs_BLF.shape[0]
+  rollout = recurrence.rollout_scan(
+      model, inputs_BLF, halting="oracle", max_iters=num_iters,
+      oracle_iters_B=jnp.full((batch_size,), num_iters, jnp.int32), anchoring=anchoring,
+      dropout_key=_dropout_key(config.model, key), straight_through=anchoring == "discrete",
+      return_trajectory=True)
+  logits_T = rollout["logits"]
+
+  def iteration_loss(logits, t):
+    t_B = jnp.full((batch_size,), t, jnp.int32)
+    target_BLF = recurrence.true_state(inputs_BLF, targets_BLF, node_depth_BL, t_B + 1)
+    return _state_loss(logits, target_BLF, node_depth_BL, t_B, config.train)
+
+  loss_T, metrics_T = jax.vmap(iteration_loss)(logits_T, jnp.arange(num_iters))
+  metrics = jax.tree.map(lambda m: m[-1], metrics_T)  # The last iteration's accuracy.
+  return loss_T.sum(), metrics
+
+
+def feedforward_loss(model, batch, key, config):
+  logits = model(batch["inputs_BLF"], dropout_key=_dropout_key(config.model, key))
+  t_B = jnp.full(batch["graph_depth_B"].shape, _FINAL, jnp.int32)
+  return _state_loss(logits, batch["targets_BLF"], batch["node_depth_BL"], t_B, config.train)
+
+
+def cot_loss(model, batch, key, config):
+  logits_BLV = model(batch["tokens_BL"], dropout_key=_dropout_key(config.model, key))
+  return losses.next_token_loss(logits_BLV, batch["tokens_BL"], batch["loss_mask_BL"])
+
+
+def loss_fn(model, batch, key, config):
+  """Dispatches on config.method; returns (scalar loss, metrics)."""
+  method = config.method
+  if method == "feedforward":
+    return feedforward_loss(model, batch, key, config)
+  if method == "e2e_recurrent":
+    return feedforward_loss(model, batch, key, config)  # The model runs its T steps itself.
+  if method == "continuous":
+    return latent_rollout_loss(model, batch, key, config, anchoring="continuous")
+  if method in ("discrete", "discrete_ec"):
+    if config.train.rollout:
+      return latent_rollout_loss(model, batch, key, config, anchoring="discrete")
+    return discrete_teacher_forced_loss(model, batch, key, config)
+  if method == "cot":
+    return cot_loss(model, batch, key, config)
+  raise ValueError(f"unknown method {method!r}")

@@ -1,0 +1,98 @@
+"""The one jitted, sharded training step.
+
+The model is split once into a static graph definition and a parameter
+pytree; the step merges them inside jit (Flax's functional training loop), so
+the step is a pure function of (state, batch, key) that runs unchanged on one
+device, many devices and many hosts: the batch is sharded along the mesh's
+'data' axis and the state is replicated.
+"""
+import functools
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from recur_latent.training import objectives
+from recur_latent.training import optimizer as optimizer_lib
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array  # int32 scalar: optimizer steps taken.
+  params: nnx.State  # Model parameters (float32).
+  opt_state: optax.OptState
+
+
+def make_mesh(num_devices=None):
+  """A 1-D data-parallel mesh over all (or the first num_devices) devices."""
+  devices = jax.devices()[:num_devices] if num_devices else jax.devices()
+  return jax.sharding.Mesh(devices, ("data",))
+
+
+def init_state(model, train_cfg):
+  """Splits an NNX model into its static graph and a fresh TrainState."""
+  graphdef, params = nnx.split(model, nnx.Param)
+  tx = optimizer_lib.make_optimizer(train_cfg)
+  state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                     opt_state=tx.init(params))
+  return graphdef, tx, state
+
+
+def global_norm(tree):
+  return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32)))
+                      for x in jax.tree.leaves(tree)))
+
+
+def train_step(state, batch, key, *, graphdef, tx, config):
+  """One optimizer step. A non-finite loss leaves the parameters unchanged."""
+  step_key = jax.random.fold_in(key, state.step)
+
+  def loss_fn(params):
+    model = nnx.merge(graphdef, params)
+    return objectives.loss_fn(model, batch, step_key, config)
+
+  (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  grad_norm = global_norm(grads)
+  param_norm = global_norm(params)
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(param_norm)
+  # Keep the last good state so that a NaN never reaches a checkpoint.
+  params, opt_state = jax.tree.map(
+      lambda new, old: jnp.where(finite, new, old),
+      (params, opt_state), (state.params, state.opt_state))
+  metrics = dict(metrics, loss=loss, grad_norm=grad_norm, param_norm=param_norm,
+                 finite=finite)
+  return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+
+def state_sharding(state, mesh):
+  """Parameters and optimizer state are replicated on every device."""
+  return jax.tree.map(lambda _: NamedSharding(mesh, P()), state)
+
+
+def batch_sharding(mesh):
+  return NamedSharding(mesh, P("data"))
+
+
+def jit_train_step(graphdef, tx, config, mesh, state):
+  """The train step jitted with shardings and a donated state."""
+  replicated = NamedSharding(mesh, P())
+  state_sh = state_sharding(state, mesh)
+  step = functools.partial(train_step, graphdef=graphdef, tx=tx, config=config)
+  return jax.jit(
+      step,
+      in_shardings=(state_sh, batch_sharding(mesh), replicated),
+      out_shardings=(state_sh, replicated),
+      donate_argnums=(0,))
+
+
+def shard_batch(batch_np, mesh):
+  """Assembles the global batch from this host's slice (works on one host too)."""
+  sharding = batch_sharding(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, v)
+          for k, v in batch_np.items()}

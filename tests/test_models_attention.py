@@ -1,0 +1,179 @@
+"""Attention, positions and the Transformer body: causality, relative terms, precision, caching."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from recur_latent.data import vocab as V
+from recur_latent.models import baselines
+from recur_latent.models import positions
+from recur_latent.models import transformer
+from tests import model_testing
+
+VOCAB = V.Vocab(modulus=7, num_names=16)
+POSITIONS = ("relative", "rope", "absolute", "none")
+
+
+def _random_tokens(key, batch, length):
+  cols = [jax.random.randint(jax.random.fold_in(key, f), (batch, length), 0, size)
+          for f, size in enumerate(VOCAB.factor_sizes)]
+  return jnp.stack(cols, axis=-1).astype(jnp.int32)
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+def test_factored_transformer_is_causal(position):
+  cfg = model_testing.model_config(position=position, rel_window=3)
+  model = transformer.FactoredTransformer(cfg, VOCAB, rngs=nnx.Rngs(0))
+  tokens = _random_tokens(jax.random.key(1), 2, 12)
+  j = 7
+  changed = tokens.at[:, j].set((tokens[:, j] + 1) % jnp.array(VOCAB.factor_sizes))
+  before, after = model_testing.jit_apply(model, lambda m, a, b: (m(a), m(b)), tokens, changed)
+  for f in range(V.NUM_FACTORS):
+    np.testing.assert_array_equal(before[f][:, :j], after[f][:, :j])
+    assert not np.allclose(before[f][:, j:], after[f][:, j:])  # The change is visible from j on.
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+def test_causal_lm_is_causal(position):
+  model = baselines.CausalLM(model_testing.model_config(position=position), 20, rngs=nnx.Rngs(0))
+  tokens = jax.random.randint(jax.random.key(2), (2, 10), 0, 20)
+  j = 4
+  changed = tokens.at[:, j].set((tokens[:, j] + 3) % 20)
+  before, after = model_testing.jit_apply(model, lambda m, a, b: (m(a), m(b)), tokens, changed)
+  np.testing.assert_array_equal(before[:, :j], after[:, :j])
+  assert not np.allclose(before[:, j:], after[:, j:])
+
+
+def test_relative_buckets_clip_far_distances():
+  q = jnp.array([[0, 5, 20]])
+  k = jnp.array([[0, 1, 4, 5, 19]])
+  buckets = positions.relative_buckets(q, k, window=4)
+  np.testing.assert_array_equal(buckets[0], [[0, 0, 0, 0, 0],   # keys after the query: bucket 0 (masked)
+                                             [4, 4, 1, 0, 0],
+                                             [4, 4, 4, 4, 1]])
+
+
+def _layer0(model, tokens):
+  _, intermediates = model_testing.jit_apply(model, lambda m, t: m.forward_with_intermediates(t), tokens)
+  return intermediates[0]
+
+
+def test_relative_attention_matches_naive_disentangled_formula():
+  window = 3
+  cfg = model_testing.model_config(position="relative", rel_window=window, num_layers=1)
+  model = transformer.FactoredTransformer(cfg, VOCAB, rngs=nnx.Rngs(3))
+  tokens = _random_tokens(jax.random.key(4), 1, 9)
+  probs = np.asarray(_layer0(model, tokens)["attn_probs_BHLL"])[0]
+  # Naive reference: expand the relative embeddings for every (i, j) pair.
+  layer = model.transformer.layers[0]
+  attn = layer.attn
+  x = np.asarray(layer.attn_norm(model.embed(tokens)))[0]
+  rel = np.asarray(model.transformer.rel_table())
+  proj = lambda a, w, b=None: np.einsum("ld,dhk->lhk", a, np.asarray(w[...])) + (0 if b is None else np.asarray(b[...]))
+  q, k = proj(x, attn.w_q, attn.b_q), proj(x, attn.w_k, attn.b_k)
+  kr, qr = proj(rel, attn.w_kr), proj(rel, attn.w_qr)
+  length, heads, dim = q.shape
+  scores = np.full((heads, length, length), -np.inf)
+  for i in range(length):
+    for j in range(i + 1):
+      r = min(i - j, window)
+      scores[:, i, j] = ((q[i] * k[j]).sum(-1) + (q[i] * kr[r]).sum(-1) + (k[j] * qr[r]).sum(-1)) / np.sqrt(3 * dim)
+  expected = np.exp(scores - scores.max(-1, keepdims=True))
+  expected /= expected.sum(-1, keepdims=True)
+  np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_relative_attention_shares_the_clipped_bucket():
+  # All positions hold the same token, so layer-1 scores differ only through positions.
+  window = 4
+  cfg = model_testing.model_config(position="relative", rel_window=window, num_layers=1)
+  model = transformer.FactoredTransformer(cfg, VOCAB, rngs=nnx.Rngs(5))
+  tokens = jnp.broadcast_to(jnp.array([V.VAR_TOKEN, 3, V.OP_NA, VOCAB.value_empty]), (1, 16, 4))
+  probs = np.asarray(_layer0(model, tokens)["attn_probs_BHLL"])[0]
+  i = 15
+  far = probs[:, i, : i - window + 1]  # Distances >= window: one bucket, equal weights.
+  np.testing.assert_allclose(far, np.broadcast_to(far[:, :1], far.shape), rtol=1e-5)
+  near = probs[:, i, i - window + 1: i + 1]  # Distances window-1 .. 0: different buckets.
+  assert np.abs(np.diff(near, axis=-1)).max() > 1e-4
+
+
+def test_relative_model_runs_at_length_4096():
+  cfg = model_testing.model_config(position="relative", d_model=16, num_heads=2, num_layers=1,
+                                   rel_window=64)
+  model = transformer.FactoredTransformer(cfg, VOCAB, rngs=nnx.Rngs(0))
+  logits = model_testing.jit_apply(model, lambda m, t: m(t), _random_tokens(jax.random.key(0), 1, 4096))
+  assert logits[V.VALUE].shape == (1, 4096, VOCAB.factor_sizes[V.VALUE])
+  assert all(np.isfinite(np.asarray(l)).all() for l in logits)
+
+
+@pytest.mark.parametrize("position", ("relative", "rope"))
+def test_bfloat16_compute_is_close_to_float32(position):
+  tokens = _random_tokens(jax.random.key(6), 2, 24)
+  outs, mids = {}, {}
+  for dtype in ("float32", "bfloat16"):
+    cfg = model_testing.model_config(position=position, dtype=dtype)
+    model = transformer.FactoredTransformer(cfg, VOCAB, rngs=nnx.Rngs(7))  # Same params.
+    outs[dtype], layers = model_testing.jit_apply(model, lambda m, t: m.forward_with_intermediates(t), tokens)
+    mids[dtype] = layers[0]["mlp_pre_BLM"]
+  assert mids["bfloat16"].dtype == jnp.bfloat16 and mids["float32"].dtype == jnp.float32
+  for lo, hi in zip(outs["bfloat16"], outs["float32"]):
+    assert lo.dtype == jnp.float32  # Logits are float32 whatever the compute dtype.
+    scale = float(jnp.abs(hi).max())
+    assert float(jnp.abs(lo - hi).max()) < 0.05 * scale
+
+
+def test_intermediates_are_consistent():
+  model = transformer.FactoredTransformer(model_testing.model_config(), VOCAB, rngs=nnx.Rngs(8))
+  tokens = _random_tokens(jax.random.key(9), 2, 10)
+  (logits, layers), plain = model_testing.jit_apply(
+      model, lambda m, t: (m.forward_with_intermediates(t), m(t)), tokens)
+  np.testing.assert_allclose(logits[0], plain[0], rtol=1e-5, atol=1e-5)
+  for aux in layers:
+    attn = model.transformer.layers[0].attn
+    heads_sum = aux["head_out_BLHD"].sum(axis=2) + attn.b_o[...]
+    np.testing.assert_allclose(aux["attn_out_BLD"], heads_sum, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(aux["resid_mid_BLD"], aux["resid_pre_BLD"] + aux["attn_out_BLD"], atol=1e-5)
+    np.testing.assert_allclose(aux["mlp_post_BLM"], jax.nn.relu(aux["mlp_pre_BLM"]))
+    np.testing.assert_allclose(aux["resid_post_BLD"], aux["resid_mid_BLD"] + aux["mlp_out_BLD"], atol=1e-5)
+    np.testing.assert_allclose(aux["attn_probs_BHLL"].sum(-1), 1.0, rtol=1e-5)
+    assert np.all(np.triu(np.asarray(aux["attn_probs_BHLL"]), k=1) == 0)  # Causal.
+  np.testing.assert_allclose(layers[1]["resid_pre_BLD"], layers[0]["resid_post_BLD"])
+
+
+def test_dropout_key_changes_outputs_and_none_is_deterministic():
+  model = transformer.FactoredTransformer(model_testing.model_config(dropout=0.3), VOCAB, rngs=nnx.Rngs(0))
+  tokens = _random_tokens(jax.random.key(1), 1, 8)
+  forward = lambda m, t, k: (m(t), m(t), m(t, k))
+  plain, again, dropped = model_testing.jit_apply(model, forward, tokens, jax.random.key(2))
+  np.testing.assert_array_equal(plain[0], again[0])
+  assert not np.allclose(dropped[0], plain[0])
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("dtype", ("float32", "bfloat16"))
+def test_kv_cache_decoding_equals_full_recomputation(position, dtype):
+  vocab_size, total = 20, 12
+  model = baselines.CausalLM(model_testing.model_config(position=position, rel_window=3, dtype=dtype),
+                             vocab_size, rngs=nnx.Rngs(0))
+  seq = jax.random.randint(jax.random.key(1), (2, total), 0, vocab_size)
+  prompt_length = jnp.array([3, 5])
+  prompt_len = 5
+  # Example 0's prompt is padded with junk at positions 3, 4; decoding overwrites them.
+  prompt = seq[:, :prompt_len].at[0, 3:].set(vocab_size - 1)
+
+  def run(m, seq, prompt):
+    prefill_logits, caches = m.prefill(prompt, m.init_cache(2, total))
+    step_logits = []
+    for step in range(total - prompt_len):
+      pos = prompt_length + step
+      logits, caches = m.decode_step(seq[jnp.arange(2), pos], pos, caches)
+      step_logits.append(logits)
+    return m(seq), prefill_logits, step_logits
+
+  full, prefill_logits, step_logits = model_testing.jit_apply(model, run, seq, prompt)
+  tol = dict(rtol=1e-4, atol=1e-4) if dtype == "float32" else dict(rtol=2e-2, atol=2e-2)
+  for b in range(2):
+    np.testing.assert_allclose(prefill_logits[b, prompt_length[b] - 1], full[b, prompt_length[b] - 1], **tol)
+  for step, logits in enumerate(step_logits):
+    np.testing.assert_allclose(logits, full[jnp.arange(2), prompt_length + step], **tol)

@@ -1,0 +1,144 @@
+"""The training loop: resume, NaN stop, SIGTERM, hard kill, config errors."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import discrete_ec as discrete_ec_config
+from recur_latent.training import checkpoints
+from recur_latent.training import config_checks
+from recur_latent.training import loop
+from recur_latent.training import metrics_writer
+from recur_latent.training import optimizer as optimizer_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _tiny(num_steps=4, **train):
+  config = discrete_ec_config.get_config("size=tiny")
+  config.train.num_steps = num_steps
+  config.train.log_every = 1
+  config.train.checkpoint_every = 2
+  for k, v in train.items():
+    config.train[k] = v
+  return config
+
+
+def _losses(workdir):
+  return {r["step"]: r["loss"] for r in metrics_writer.read_metrics(workdir) if "loss" in r}
+
+
+def test_resume_reproduces_the_uninterrupted_loss_curve(tmp_path):
+  full = str(tmp_path / "full")
+  loop.train(_tiny(num_steps=6), full, log_to_console=False)
+  split = str(tmp_path / "split")
+  loop.train(_tiny(num_steps=3, checkpoint_every=3), split, log_to_console=False)
+  summary = loop.train(_tiny(num_steps=6, checkpoint_every=3), split, log_to_console=False)
+  assert summary["start_step"] == 3
+  full_losses, split_losses = _losses(full), _losses(split)
+  assert sorted(full_losses) == sorted(split_losses) == [1, 2, 3, 4, 5, 6]
+  for step in full_losses:
+    np.testing.assert_allclose(split_losses[step], full_losses[step], rtol=1e-6)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+  workdir = str(tmp_path / "nan")
+  real_schedule = optimizer_lib.learning_rate_schedule
+
+  def exploding_schedule(train_cfg):
+    base = real_schedule(train_cfg)
+    # From the 4th update on the step is infinite: the update turns non-finite.
+    return lambda count: jnp.where(count < 3, base(count), jnp.inf)
+
+  monkeypatch.setattr(optimizer_lib, "learning_rate_schedule", exploding_schedule)
+  with pytest.raises(loop.NonFiniteLossError, match=r"at step 4"):
+    loop.train(_tiny(num_steps=10, checkpoint_every=1, grad_clip=0.0), workdir,
+               log_to_console=False)
+  monkeypatch.undo()
+  ckpt = checkpoints.Checkpointer(workdir)
+  assert ckpt.latest_step() == 3
+  ckpt.close()
+  model, _ = checkpoints.load_model(workdir, which="latest")
+  from flax import nnx
+  import jax
+  leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
+  assert all(np.isfinite(np.asarray(x)).all() for x in leaves)
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("data.modulus", 1, "config.data.modulus"),
+    ("data.num_names", 4, "config.data.num_names"),
+    ("train.batch_size", 12, "config.train.batch_size"),
+    ("model.num_heads", 3, "config.model.num_heads"),
+    ("model.position", "sinusoid", "config.model.position"),
+    ("train.corrupt_candidates", "all", "config.train.corrupt_candidates"),
+    ("eval.halting", ("never",), "config.eval.halting"),
+    ("data.ops", ("add", "div"), "config.data.ops"),
+])
+def test_invalid_config_fails_naming_the_field(field, value, needle):
+  config = _tiny()
+  section, name = field.split(".")
+  config[section][name] = value
+  with pytest.raises(config_checks.ConfigError, match=needle.replace(".", r"\.")):
+    config_checks.check_config(config, num_devices=8)
+
+
+def test_unknown_method_fails_before_anything_is_built(tmp_path):
+  config = _tiny()
+  config.method = "transformer++"
+  with pytest.raises(config_checks.ConfigError, match="config.method"):
+    loop.train(config, str(tmp_path / "bad"), log_to_console=False)
+  assert not os.path.exists(tmp_path / "bad" / "checkpoints")
+
+
+def _start_training(workdir, num_steps):
+  args = [sys.executable, "-m", "experiments.train",
+          "--config=configs/discrete_ec.py:size=tiny", f"--workdir={workdir}",
+          f"--config.train.num_steps={num_steps}", "--config.train.checkpoint_every=5",
+          "--config.train.log_every=1", "--nofinal_eval"]
+  return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+
+
+def _wait_for_metrics(workdir, process, min_steps, timeout=240):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if process.poll() is not None:
+      raise AssertionError(f"training exited early:\n{process.stdout.read()}")
+    path = os.path.join(workdir, "metrics.jsonl")
+    if os.path.exists(path) and len(_losses(workdir)) >= min_steps:
+      return
+    time.sleep(0.2)
+  process.kill()
+  raise AssertionError("training made no progress")
+
+
+def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path):
+  workdir = str(tmp_path / "preempted")
+  process = _start_training(workdir, num_steps=100_000)
+  _wait_for_metrics(workdir, process, min_steps=3)
+  process.send_signal(signal.SIGTERM)
+  output, _ = process.communicate(timeout=120)
+  assert process.returncode == 0, output
+  ckpt = checkpoints.Checkpointer(workdir)
+  saved = ckpt.latest_step()
+  ckpt.close()
+  assert saved is not None and saved >= 3, output
+  assert "SIGTERM" in output
+  # A hard kill after that, then a restart: resumes from the latest checkpoint.
+  process = _start_training(workdir, num_steps=100_000)
+  _wait_for_metrics(workdir, process, min_steps=saved + 8)
+  process.kill()
+  process.communicate(timeout=60)
+  ckpt = checkpoints.Checkpointer(workdir)
+  latest = ckpt.latest_step()
+  ckpt.close()
+  assert latest is not None and latest > saved
+  summary_steps = saved
+  resumed = loop.train(_tiny(num_steps=latest + 1), workdir, log_to_console=False)
+  assert resumed["start_step"] == latest > summary_steps
