@@ -2,7 +2,7 @@ r"""Evaluates a trained run on the fixed OOD sets: eval.json, eval.md and PNG pl
 
   python -m experiments.evaluate --workdir=RUN [--sizes=8,16,32,64,128]
       [--num_graphs=2048] [--halting=oracle,fixed_point] [--output=DIR]
-  python -m experiments.evaluate --checkpoint=RUN_OR_COPY --output=DIR
+  python -m experiments.evaluate --checkpoint=RUN_OR_COPY_OR_EXPORT --output=DIR
 
 Defaults come from the run's config (`eval` block). Outputs go to the workdir
 (or --output).
@@ -11,13 +11,13 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from recur_latent import api
 from recur_latent.evaluation import artifacts
 from recur_latent.evaluation import ood
 from recur_latent.evaluation import tables
-from recur_latent.training import checkpoints
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run to evaluate; outputs go here too.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Run directory to load instead of --workdir.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Run directory or exported model to load instead of --workdir.")
 _WHICH = flags.DEFINE_enum("which", "best", ["best", "latest"], "Which checkpoint of the run.")
 _OUTPUT = flags.DEFINE_string("output", None, "Output directory (default: the workdir / checkpoint).")
 _SIZES = flags.DEFINE_list("sizes", None, "Graph sizes N (default: config.eval.sizes).")
@@ -36,8 +36,11 @@ def main(argv):
   source = _CHECKPOINT.value or _WORKDIR.value
   if not source:
     raise app.UsageError("give --workdir or --checkpoint")
+  bundle = api.load(source, which=_WHICH.value)
+  if bundle.metadata and not _OUTPUT.value:
+    raise app.UsageError("give --output for an exported model (its directory is not a workdir)")
   output = _OUTPUT.value or source
-  model, config = checkpoints.load_model(source, which=_WHICH.value)
+  model, config = bundle.model, bundle.config
   settings = ood.EvalSettings.from_config(
       config, sizes=tuple(int(n) for n in _SIZES.value) if _SIZES.value else None,
       num_graphs=_NUM_GRAPHS.value, halting=tuple(_HALTING.value) if _HALTING.value else None,

@@ -1,6 +1,6 @@
 r"""Solves a problem file with a trained model (no oracle by default).
 
-  python -m experiments.solve --checkpoint=RUN --input=problems.jsonl --output=solved.jsonl
+  python -m experiments.solve --checkpoint=RUN_OR_EXPORT --input=problems.jsonl --output=solved.jsonl
       [--halting=fixed_point|all_filled|oracle] [--max_iters=64]
 
 Input: JSON Lines, one `{"problem": "20 = x_7 ; x_7 + x_7 = x_3", "values": {...}}`
@@ -15,10 +15,11 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from recur_latent import api
 from recur_latent.evaluation import solver
-from recur_latent.training import checkpoints
 
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training run directory of the model.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None,
+                                  "Training run directory, exported model directory or shipped model name.")
 _WHICH = flags.DEFINE_enum("which", "best", ["best", "latest"], "Which checkpoint of the run.")
 _INPUT = flags.DEFINE_string("input", None, "Problem file (JSON Lines).")
 _OUTPUT = flags.DEFINE_string("output", None, "Where to write one result per line (JSON Lines).")
@@ -31,7 +32,8 @@ flags.mark_flags_as_required(["checkpoint", "input", "output"])
 
 def main(argv):
   del argv
-  model, config = checkpoints.load_model(_CHECKPOINT.value, which=_WHICH.value)
+  bundle = api.load(_CHECKPOINT.value, which=_WHICH.value)
+  model, config = bundle.model, bundle.config
   lines = solver.read_problem_lines(_INPUT.value, modulus=config.data.modulus,
                                     num_names=config.data.num_names)
   for entry in lines:

@@ -81,10 +81,11 @@ def test_recurrent_rollouts_bucket_lengths_and_count_iterations(monkeypatch):
 
 
 def test_graphs_per_batch_shrinks_with_length():
-  settings = ood.EvalSettings(batch_size=512, attention_budget=512 * 1024 ** 2)
-  assert settings.graphs_per_batch(64) == 512
-  assert settings.graphs_per_batch(2048) == 128
-  assert settings.graphs_per_batch(10 ** 6) == 1
+  settings = ood.EvalSettings(batch_size=512, attention_budget=2 ** 31)
+  assert settings.graphs_per_batch(64, num_heads=16) == 512
+  assert settings.graphs_per_batch(2048, num_heads=16) == 32
+  assert settings.graphs_per_batch(2048, num_heads=4) == 128
+  assert settings.graphs_per_batch(10 ** 6, num_heads=16) == 1
 
 
 def test_corrupted_states_only_change_computed_values_and_make_them_wrong():

@@ -69,7 +69,7 @@ def test_solve_reports_malformed_lines_and_solves_the_rest(run_dir, tmp_path):
 def test_evaluate_writes_json_markdown_and_plots(run_dir, tmp_path):
   output = tmp_path / "eval"
   result = _run("experiments.evaluate", f"--workdir={run_dir}", f"--output={output}", "--sizes=8",
-                "--num_graphs=4", "--halting=oracle,fixed_point")
+                "--num_graphs=4", "--halting=oracle,fixed_point", "--correction_prob=0")
   assert result.returncode == 0, result.stderr[-3000:]
   evaluation = artifacts.read_evaluation(str(output))
   assert set(evaluation["results"]) == {"oracle", "fixed_point"}

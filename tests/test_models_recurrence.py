@@ -162,8 +162,12 @@ def test_straight_through_forward_is_hard_and_gradient_is_the_soft_one():
   batch = _batch()
   inputs = batch["inputs_BLF"]
   key = jax.random.key(7)
-  # Peaked (but not saturated) logits: the soft embedding is close to the hard one.
-  logits = tuple(6.0 * jax.nn.one_hot(jax.random.randint(jax.random.fold_in(key, f), inputs.shape[:2], 0, n), n)
+  # Peaked (but not saturated) logits whose argmax is a valid decoding (PAD rows stay PAD), so the
+  # soft and hard choices agree everywhere.
+  choice = jnp.stack([jax.random.randint(jax.random.fold_in(key, f), inputs.shape[:2], 0, n)
+                      for f, n in enumerate(VOCAB.factor_sizes)], -1)
+  choice = jnp.where((inputs[..., V.SYNTAX] == V.PAD)[..., None], recurrence.pad_row(VOCAB), choice)
+  logits = tuple(9.0 * jax.nn.one_hot(choice[..., f], n)
                  + 0.3 * jax.random.normal(jax.random.fold_in(key, 10 + f), inputs.shape[:2] + (n,))
                  for f, n in enumerate(VOCAB.factor_sizes))
   readout_w = jax.random.normal(key, (model.d_model,))
@@ -190,11 +194,11 @@ def test_straight_through_forward_is_hard_and_gradient_is_the_soft_one():
   x_st, hard, g_st, g_soft, g_exact = model_testing.jit_apply(model, run, logits)
   np.testing.assert_allclose(x_st, hard, atol=1e-5)
   for f in range(V.NUM_FACTORS):
-    assert float(jnp.abs(g_st[f]).max()) > 1e-4  # Non-zero.
-    np.testing.assert_allclose(g_st[f], g_exact[f], rtol=1e-4, atol=1e-6)
+    norm = float(jnp.linalg.norm(g_st[f]))
+    assert norm > 1e-6  # Non-zero.
+    np.testing.assert_allclose(g_st[f], g_exact[f], rtol=1e-4, atol=1e-4 * norm)
     # Where argmax and soft choice agree (peaked), ST matches the soft path's gradient.
-    scale = float(jnp.abs(g_soft[f]).max())
-    assert float(jnp.abs(g_st[f] - g_soft[f]).max()) < 0.1 * scale
+    assert float(jnp.linalg.norm(g_st[f] - g_soft[f])) < 0.05 * norm
 
 
 def test_straight_through_rollout_scan_same_forward_and_differentiable():
@@ -203,19 +207,23 @@ def test_straight_through_rollout_scan_same_forward_and_differentiable():
   oracle = batch["graph_depth_B"] + 1
 
   def run(m, inputs, targets):
-    plain = recurrence.rollout_scan(m, inputs, halting="oracle", oracle_iters_B=oracle, max_iters=4)
-    def loss(mm):
+    def loss(mm, straight_through):
       out = recurrence.rollout_scan(mm, inputs, halting="oracle", oracle_iters_B=oracle, max_iters=4,
-                                    straight_through=True, return_trajectory=True)
+                                    straight_through=straight_through, return_trajectory=True)
       last = out["logits"][V.VALUE][-1]
-      return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(last), targets[..., V.VALUE:], -1))
-    st = recurrence.rollout_scan(m, inputs, halting="oracle", oracle_iters_B=oracle, max_iters=4,
-                                 straight_through=True)
-    grads = nnx.grad(loss)(m)
-    return plain["tokens_BLF"], st["tokens_BLF"], grads
+      nll = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(last), targets[..., V.VALUE:], -1))
+      return nll, out["tokens_BLF"]
+    graphdef, params = nnx.split(m)  # Gradients as a State, in graph and tree mode alike.
+    grad_fn = jax.grad(lambda p, st: loss(nnx.merge(graphdef, p), st), has_aux=True)
+    plain_grads, plain = grad_fn(params, False)
+    st_grads, st = grad_fn(params, True)
+    return plain, st, plain_grads, st_grads
 
-  plain, st, grads = model_testing.jit_apply(model, run, batch["inputs_BLF"], batch["targets_BLF"])
-  np.testing.assert_array_equal(plain, st)
-  # Gradient reaches the factor embeddings of the re-embedded states (not only iteration 0's inputs).
-  syntax_grad = grads["embeddings"][V.VALUE]["embedding"][...]
-  assert np.isfinite(syntax_grad).all() and float(jnp.abs(syntax_grad).max()) > 0
+  plain, st, plain_grads, st_grads = model_testing.jit_apply(
+      model, run, batch["inputs_BLF"], batch["targets_BLF"])
+  np.testing.assert_array_equal(plain, st)  # Same forward values.
+  # Straight-through adds gradient paths through the earlier iterations' readouts.
+  plain_head = np.asarray(plain_grads["heads"][V.VALUE]["kernel"][...])
+  st_head = np.asarray(st_grads["heads"][V.VALUE]["kernel"][...])
+  assert np.isfinite(st_head).all()
+  assert np.linalg.norm(st_head - plain_head) > 1e-3 * np.linalg.norm(plain_head)

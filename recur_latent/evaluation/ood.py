@@ -232,9 +232,9 @@ def evaluate_model(model, config, settings: EvalSettings | None = None, *,
   measure_correction = method in runners.DISCRETE_METHODS and settings.correction_prob > 0
   if method == "cot":
     runner = runners.CotRunner(model, modulus=vocab.modulus, num_names=vocab.num_names,
-                               slack_tokens=settings.cot_slack_tokens)
+                               slack_tokens=settings.cot_slack_tokens, num_heads=config.model.num_heads)
   else:
-    runner = runners.FactoredRunner(model, method)
+    runner = runners.FactoredRunner(model, method, num_heads=config.model.num_heads)
   evaluation = {"method": method, "sizes": list(settings.sizes), "num_graphs": settings.num_graphs,
                 "settings": dataclasses.asdict(settings), "results": {label: {} for label in labels},
                 "seconds": {}}

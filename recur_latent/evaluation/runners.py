@@ -50,10 +50,11 @@ def _single_pass(graphdef, state, inputs_BLF):
 class FactoredRunner:
   """Runs a factored-token model (every method but chain-of-thought) on batches."""
 
-  def __init__(self, model, method: str):
+  def __init__(self, model, method: str, *, num_heads: int = 1):
     if method == "cot":
       raise ValueError("chain-of-thought models run through CotRunner")
     self.method = method
+    self.num_heads = num_heads  # Sizes batches by their attention scores.
     self.graphdef, self.state = nnx.split(model)
 
   @property
@@ -113,8 +114,9 @@ def corrupted_states(batch, rng: np.random.Generator, *, corrupt_prob: float, mo
 class CotRunner:
   """Greedy chain-of-thought decoding and trace parsing."""
 
-  def __init__(self, model, *, modulus: int, num_names: int, slack_tokens: int = 16):
+  def __init__(self, model, *, modulus: int, num_names: int, slack_tokens: int = 16, num_heads: int = 1):
     self.model = model
+    self.num_heads = num_heads  # Sizes batches by their attention scores.
     self.flat = vocab_lib.FlatVocab(modulus, num_names)
     self.slack_tokens = slack_tokens  # Tokens allowed past the longest true trace.
 

@@ -1,6 +1,4 @@
 """Builds the model of a method from a config (`cfg.method`, `cfg.model`, `cfg.data`)."""
-import importlib
-
 from flax import nnx
 
 from recur_latent.data import vocab as vocab_lib
@@ -17,17 +15,13 @@ def vocab_from_config(cfg) -> vocab_lib.Vocab:
 def cot_vocab_size(cfg) -> int:
   """Flat vocabulary size of the chain-of-thought LM.
 
-  `cfg.model.cot_vocab_size` when positive, else derived from the data
-  configuration by recur_latent.data.cot (`vocab_size(modulus, num_names)`).
+  `cfg.model.cot_vocab_size` when positive, else the size of the data's flat
+  vocabulary (vocab.FlatVocab, used by recur_latent.data.cot).
   """
   size = getattr(cfg.model, "cot_vocab_size", 0)
   if size > 0:
     return int(size)
-  try:
-    cot = importlib.import_module("recur_latent.data.cot")
-  except ImportError as e:
-    raise ValueError("cfg.model.cot_vocab_size is 0 and recur_latent.data.cot is unavailable") from e
-  return int(cot.vocab_size(cfg.data.modulus, cfg.data.num_names))
+  return vocab_lib.FlatVocab(cfg.data.modulus, cfg.data.num_names).size
 
 
 def recurrent_iters(cfg) -> int:

@@ -26,12 +26,13 @@ def max_factored_length(num_nodes, *, num_leaves, max_fan_in):
 def train_length(data_cfg, method):
   """Fixed padded length of training batches (one compile for the whole run)."""
   n = data_cfg.train_max_nodes
+  longest = max_factored_length(n, num_leaves=data_cfg.num_leaves,
+                                max_fan_in=data_cfg.max_fan_in)
   if method == "cot":
-    longest = cot_lib.max_length(n, num_leaves=data_cfg.num_leaves,
-                                 max_fan_in=data_cfg.max_fan_in)
-  else:
-    longest = max_factored_length(n, num_leaves=data_cfg.num_leaves,
-                                  max_fan_in=data_cfg.max_fan_in)
+    # BOS + prompt + TRACE, then `x = v ;` per leaf and `x = lhs = v ;` per
+    # computed node (2k + 4 tokens), then EOS.
+    computed = data_cfg.train_max_nodes - data_cfg.num_leaves
+    longest += 2 + 4 * data_cfg.num_leaves + computed * (2 * data_cfg.max_fan_in + 4) + 1
   return tokenize_lib.padded_length(longest, bucket=data_cfg.bucket)
 
 
@@ -51,7 +52,7 @@ def _tokenize(graphs, method, pad_to):
 
 def _concat(parts, method, pad_to):
   if method == "cot":
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return cot_lib.concat_cot_batches(parts, pad_to=pad_to)
   return tokenize_lib.concat_batches(parts, pad_to=pad_to)
 
 
@@ -72,9 +73,10 @@ class BatchSource:
     if data_cfg.fixed_dataset_size:
       self._fixed = self._build_fixed_dataset(data_cfg.fixed_dataset_size)
 
-  def _size_for(self, step, chunk):
+  def _size_for(self, *stream):
+    """Graph size of one chunk, drawn from its own seed stream."""
     lo, hi = self.config.data.train_min_nodes, self.config.data.train_max_nodes
-    rng = np.random.default_rng((self.config.seed, step, chunk, 1))
+    rng = np.random.default_rng((self.config.seed, *stream, 1))
     return int(rng.integers(lo, hi + 1))
 
   def _build_fixed_dataset(self, size):
@@ -84,7 +86,7 @@ class BatchSource:
     parts = []
     for start in range(0, size, chunk):
       n_graphs = min(chunk, size - start)
-      num_nodes = self._size_for(-1 - start, 0)
+      num_nodes = self._size_for(_FIXED_DATASET_SEED, start)
       graphs = _sample(data_cfg, (self.config.seed, _FIXED_DATASET_SEED, start),
                        n_graphs, num_nodes)
       parts.append(_tokenize(graphs, self.method, self.pad_to))

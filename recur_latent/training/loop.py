@@ -99,10 +99,10 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
   step = start_step
 
   def finish_pending():
-    """Reads the previous step's metrics; raises on a non-finite loss."""
+    """Reads the last dispatched step's metrics, logs them, stops on non-finite."""
     nonlocal pending
     if pending is None:
-      return None
+      return
     done_step, device_metrics = pending
     pending = None
     host = _host_metrics(device_metrics)
@@ -112,7 +112,13 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
           f"grad_norm={host['grad_norm']}, param_norm={host['param_norm']}); "
           "training stopped and the update was discarded. "
           f"The last good checkpoint (step {checkpointer.latest_step()}) is intact.")
-    return done_step, host
+    if done_step % config.train.log_every == 0 or done_step == num_steps:
+      host["learning_rate"] = float(schedule(done_step - 1))
+      host["elapsed_s"] = time.time() - t_start
+      if writer:
+        writer.write(done_step, host)
+      if log_to_console:
+        logging.info(progress.line(done_step, host))
 
   try:
     with _TerminationFlag() as termination:
@@ -126,20 +132,13 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
           summary["compile_s"] = time.time() - compile_start
           logging.info("compiled the train step in %.1fs", summary["compile_s"])
         state, device_metrics = compiled(state, batch, key)
-        finished = finish_pending()
+        finish_pending()  # The previous step's, while this one runs.
         pending = (step + 1, device_metrics)
         step += 1
-        if finished and (finished[0] % config.train.log_every == 0):
-          done_step, host = finished
-          host["learning_rate"] = float(schedule(done_step))
-          host["elapsed_s"] = time.time() - t_start
-          if writer:
-            writer.write(done_step, host)
-          if log_to_console:
-            logging.info(progress.line(done_step, host))
         over_budget = (config.train.max_train_seconds > 0
                        and time.time() - t_start > config.train.max_train_seconds)
         at_end = step == num_steps or over_budget
+        reached_target = False
         if validate_fn and (step % config.train.eval_every == 0 or at_end):
           finish_pending()
           scores = validate_fn(nnx.merge(graphdef, state.params), config)
@@ -155,9 +154,10 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
           logging.info("step %d validation: %s", step, record)
           if checkpointer.maybe_save_best(step, state, score):
             summary["best_val"] = {"step": step, **record}
-          if config.train.stop_at_target and summary["time_to_target_s"] is not None:
-            break
-        if (config.train.checkpoint_every and step % config.train.checkpoint_every == 0) or at_end:
+          reached_target = (config.train.stop_at_target
+                            and summary["time_to_target_s"] is not None)
+        if ((config.train.checkpoint_every and step % config.train.checkpoint_every == 0)
+            or at_end or reached_target):
           finish_pending()
           checkpointer.save(step, state)
         if termination.requested:
@@ -166,9 +166,10 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
           logging.info("SIGTERM: saved step %d and stopped", step)
           summary["terminated"] = True
           break
-        if over_budget:
-          logging.info("wall-clock budget of %ss reached at step %d",
-                       config.train.max_train_seconds, step)
+        if over_budget or reached_target:
+          logging.info("stopped at step %d: %s", step,
+                       "target accuracy reached" if reached_target else
+                       f"wall-clock budget of {config.train.max_train_seconds}s used")
           break
       finish_pending()
   finally:

@@ -16,7 +16,8 @@ def learning_rate_schedule(train_cfg):
   if warmup == 0:
     return after
   return optax.join_schedules(
-      [optax.linear_schedule(0.0, peak, warmup), after], boundaries=[warmup])
+      # Starts at peak / warmup, not 0, so that the very first step already learns.
+      [optax.linear_schedule(peak / warmup, peak, warmup), after], boundaries=[warmup])
 
 
 def make_optimizer(train_cfg):
