@@ -9,6 +9,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from recur_latent.training import checkpoints
 from recur_latent.training import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.")
@@ -21,6 +22,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
+  checkpoints.quiet_checkpoint_logs()
   config = _CONFIG.value
   summary = loop.train(config, _WORKDIR.value)
   logging.info("training summary: %s", summary)

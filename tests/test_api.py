@@ -1,7 +1,6 @@
 """The notebook API: load (exported, workdir, shipped name), solve / solve_many, halting, evaluate."""
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from flax import nnx
 

@@ -5,7 +5,10 @@ A workdir holds `config.json`, `checkpoints/<step>` (the most recent
 best out-of-distribution validation score, with its score in `best/score.json`).
 """
 import json
+import logging
 import os
+
+from absl import logging as absl_logging
 
 import jax
 import ml_collections
@@ -34,6 +37,16 @@ def _lists_to_tuples(tree):
   if isinstance(tree, list):
     return tuple(_lists_to_tuples(v) for v in tree)
   return tree
+
+
+class _BelowWarningFromOrbax(logging.Filter):
+  def filter(self, record):
+    return record.levelno >= logging.WARNING or "orbax" not in record.pathname
+
+
+def quiet_checkpoint_logs():
+  """Drops Orbax's INFO chatter (several lines per save) from absl's log output."""
+  absl_logging.get_absl_handler().addFilter(_BelowWarningFromOrbax())
 
 
 def abstract_like(tree):

@@ -2,6 +2,7 @@
 # Learning-dynamics comparison of the full method at the paper's model size:
 # four recipes trained concurrently on one H200 for the same wall-clock budget.
 source results/commands/gpu_common.sh
+python3 -m experiments.benchmark --config=configs/discrete_ec.py --steps=20 --eval_sizes=128 --output=$OUT/benchmark_discrete_ec_init.json 2>&1 | grep -v "^W\|^I" | tail -30
 BUDGET=${BUDGET:-360}
 mkdir -p runs
 common="--config=configs/discrete_ec.py --nofinal_eval --config.train.max_train_seconds=$BUDGET \
