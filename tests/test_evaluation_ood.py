@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from configs import cot as cot_config
 from configs import discrete as discrete_config
 from configs import feedforward as feedforward_config
 from recur_latent.data import cot as cot_lib
@@ -132,3 +133,29 @@ def test_validation_fn_scores_each_validation_size():
   test = ood.test_graphs(config, 9, 4)
   val = ood.validation_graphs(config, 9, 4)
   assert not np.array_equal(test.values_GN, val.values_GN)  # Different graphs from the test set.
+
+
+def test_progress_eta_is_fitted_to_finished_sizes():
+  lines = []
+  progress = ood._Progress((8, 16, 32), num_graphs=4, log=lines.append, heartbeat_s=0.0)
+  progress.size_done(8, 10.0, 1, "")
+  progress.size_done(16, 12.0, 1, "")
+  # Fit: 10 = a + b*4*64, 12 = a + b*4*256 -> N=32 takes a + b*4*1024 = 20 seconds.
+  assert lines[-1].endswith("ETA 20s") and "[2/3 sizes]" in lines[-1]
+  progress.beat(32, "oracle", 2, 4)
+  assert lines[-1].startswith("N=32 oracle: 2/4 graphs")
+
+
+def test_cot_model_is_evaluated_by_greedy_decoding():
+  config = _tiny(cot_config)
+  model = factory.build_model(config, nnx.Rngs(0))
+  settings = ood.EvalSettings(sizes=(8,), num_graphs=5, batch_size=2, cot_slack_tokens=4)
+  evaluation = ood.evaluate_model(model, config, settings, log=lambda _: None)
+  assert list(evaluation["results"]) == [ood.COT_LABEL]
+  assert evaluation["results"][ood.COT_LABEL]["8"]["num_graphs"] == 5
+  generation = evaluation["cot_generation"]["8"]
+  batch = cot_lib.cot_batch(ood.test_graphs(config, 8, 5))
+  longest_trace = int((batch["length_B"] - batch["prompt_length_B"]).max())
+  assert 0 < generation["mean_generated_tokens"] <= longest_trace + 4  # Bounded by the slack.
+  assert 0.0 <= generation["finished"] <= 1.0
+  json.dumps(evaluation)

@@ -194,7 +194,8 @@ def summarize(records: dict, *, correction: tuple[int, int] | None = None) -> di
   by_depth = {}
   for depth in np.unique(graph_depth_B):
     in_depth_B = graph_depth_B == depth
-    by_depth[str(int(depth))] = {"count": int(in_depth_B.sum()), "fully_solved": float(solved_B[in_depth_B].mean())}
+    by_depth[str(int(depth))] = {"count": int(in_depth_B.sum()),
+                                 "fully_solved": float(solved_B[in_depth_B].mean())}
   summary["by_graph_depth"] = by_depth
   correct_D = records["correct_by_depth_BD"].sum(axis=0)
   total_D = records["total_by_depth_BD"].sum(axis=0)

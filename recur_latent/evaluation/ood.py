@@ -15,6 +15,7 @@ attention scores of a batch (graphs x heads x L^2) stay within a budget. The res
 JSON-serializable dict; `tables.report` and `plots.write_all` render it.
 """
 import dataclasses
+import functools
 import time
 from typing import Callable, Sequence
 
@@ -93,23 +94,31 @@ def _chunks(num_graphs: int, per_batch: int):
     yield index, min(per_batch, num_graphs - start)
 
 
-def _pipelined(chunks, dispatch: Callable, collect: Callable) -> None:
-  """Dispatches batch i + 1 before pulling batch i's results to the host."""
-  pending = None
+def _pipelined(chunks, dispatch: Callable, collect: Callable, beat: Callable[[int], None] | None = None) -> None:
+  """Dispatches batch i + 1 before pulling batch i's results to the host; `beat(graphs done)` after each."""
+  pending, done = None, 0
+
+  def finish(chunk, out):
+    nonlocal done
+    collect(chunk, out)
+    done += chunk[1]
+    if beat is not None:
+      beat(done)
+
   for chunk in chunks:
     out = dispatch(chunk)
     if pending is not None:
-      collect(*pending)
+      finish(*pending)
     pending = (chunk, out)
   if pending is not None:
-    collect(*pending)
+    finish(*pending)
 
 
 def _take(batch: dict, index: np.ndarray) -> dict:
   return {key: value[index] for key, value in batch.items()}
 
 
-def _evaluate_factored(runner, batch, settings: EvalSettings, label: str) -> dict:
+def _evaluate_factored(runner, batch, settings: EvalSettings, label: str, beat=None) -> dict:
   """Records of one label (halting rule or single pass) over a tokenized size."""
   num_graphs, length = batch["inputs_BLF"].shape[:2]
   per_batch = settings.graphs_per_batch(length, runner.num_heads)
@@ -134,7 +143,7 @@ def _evaluate_factored(runner, batch, settings: EvalSettings, label: str) -> dic
     records.append(metrics.batch_records(np.asarray(out["tokens_BLF"])[:real], sub,
                                          iters_B=iters_B, solved_BT=solved_BT))
 
-  _pipelined(_chunks(num_graphs, per_batch), dispatch, collect)
+  _pipelined(_chunks(num_graphs, per_batch), dispatch, collect, beat)
   return metrics.concat_records(records)
 
 
@@ -164,11 +173,12 @@ def _correction(runner, batch, settings: EvalSettings, vocab: vocab_lib.Vocab, n
           "due_accuracy": due_right / due_total if due_total else None}
 
 
-def _evaluate_cot(runner: runners.CotRunner, graphs, settings: EvalSettings, bucket: int) -> dict:
+def _evaluate_cot(runner: runners.CotRunner, graphs, settings: EvalSettings, bucket: int, beat=None):
   """Records of a chain-of-thought model over one size, plus generation statistics."""
   batch = cot_lib.cot_batch(graphs, bucket=bucket)
   per_batch = settings.graphs_per_batch(batch["tokens_BL"].shape[1], runner.num_heads)
   records, finished, generated = [], [], []
+  shape = runner.decode_shape(batch)  # One decoder shape (one compile) for the whole size.
 
   def collect(chunk, out):
     index, real = chunk
@@ -181,7 +191,7 @@ def _evaluate_cot(runner: runners.CotRunner, graphs, settings: EvalSettings, buc
     generated.append(np.asarray(out["length_B"])[:real])
 
   _pipelined(_chunks(graphs.num_graphs, per_batch),
-             lambda chunk: runner.decode(_take(batch, chunk[0])), collect)
+             lambda chunk: runner.decode(_take(batch, chunk[0]), shape), collect, beat)
   stats = {"finished": float(np.concatenate(finished).mean()),
            "mean_generated_tokens": float(np.concatenate(generated).mean()),
            "mean_true_trace_tokens": float(np.mean(batch["length_B"] - batch["prompt_length_B"]))}
@@ -189,20 +199,42 @@ def _evaluate_cot(runner: runners.CotRunner, graphs, settings: EvalSettings, buc
 
 
 class _Progress:
-  """Sizes done, graphs/s and a rough ETA (cost of a size taken as graphs x N^2)."""
+  """Progress lines: sizes done, graphs/s, and an ETA fitted to the sizes done so far.
 
-  def __init__(self, sizes: Sequence[int], num_graphs: int, passes: int, log: Callable):
-    self.costs = {n: float(num_graphs) * n * n * passes for n in sizes}
-    self.total, self.done, self.start, self.log = sum(self.costs.values()), 0.0, time.time(), log
+  A size's time is modelled as a + b * graphs * N^2 (a: compiling, b: attention
+  cost, which dominates long sequences), fitted by least squares, so the
+  compile-bound small sizes do not distort the ETA of the large ones.
+  """
 
-  def size_done(self, num_nodes: int, num_graphs: int, seconds: float, line: str) -> None:
-    self.done += self.costs[num_nodes]
-    elapsed = time.time() - self.start
-    eta = elapsed * (self.total - self.done) / max(self.done, 1e-9)
-    finished = sum(1 for n in self.costs if n <= num_nodes)
-    self.log(f"N={num_nodes} [{finished}/{len(self.costs)} sizes] {num_graphs} graphs x passes in "
-             f"{seconds:.1f}s ({num_graphs / max(seconds, 1e-9):.1f} graphs/s per pass) | {line} | "
-             f"elapsed {elapsed:.0f}s, ETA {eta:.0f}s")
+  def __init__(self, sizes: Sequence[int], num_graphs: int, log: Callable, heartbeat_s: float = 60.0):
+    self.remaining, self.num_graphs, self.log = sorted(sizes), num_graphs, log
+    self.total, self.samples = len(sizes), []  # (work, seconds) of finished sizes.
+    self.start = self.last_line = time.time()
+    self.heartbeat_s = heartbeat_s
+
+  def _predict(self, num_nodes: int) -> float:
+    work_S, seconds_S = (np.array(x, float) for x in zip(*self.samples))
+    if len(self.samples) >= 2:
+      (a, b), *_ = np.linalg.lstsq(np.stack([np.ones_like(work_S), work_S], 1), seconds_S, rcond=None)
+      a, b = max(a, 0.0), max(b, 0.0)
+    else:
+      a, b = 0.0, seconds_S[0] / work_S[0]
+    return a + b * self.num_graphs * num_nodes ** 2
+
+  def beat(self, num_nodes: int, what: str, done: int, total: int) -> None:
+    """A line inside a long size, at most every `heartbeat_s` seconds."""
+    if time.time() - self.last_line >= self.heartbeat_s:
+      self.last_line = time.time()
+      self.log(f"N={num_nodes} {what}: {done}/{total} graphs, elapsed {time.time() - self.start:.0f}s")
+
+  def size_done(self, num_nodes: int, seconds: float, passes: int, line: str) -> None:
+    self.remaining.remove(num_nodes)
+    self.samples.append((self.num_graphs * num_nodes ** 2, seconds))
+    eta = sum(self._predict(n) for n in self.remaining)
+    self.last_line = time.time()
+    self.log(f"N={num_nodes} [{self.total - len(self.remaining)}/{self.total} sizes] {self.num_graphs} graphs "
+             f"x {passes} passes in {seconds:.1f}s ({self.num_graphs * passes / max(seconds, 1e-9):.1f} "
+             f"graphs/s) | {line} | elapsed {time.time() - self.start:.0f}s, ETA {eta:.0f}s")
 
 
 def evaluate_model(model, config, settings: EvalSettings | None = None, *,
@@ -242,13 +274,14 @@ def evaluate_model(model, config, settings: EvalSettings | None = None, *,
     evaluation["correction"] = {}
   if method == "cot":
     evaluation["cot_generation"] = {}
-  progress = _Progress(settings.sizes, settings.num_graphs, len(labels), log)
+  progress = _Progress(settings.sizes, settings.num_graphs, log)
   for n in sorted(settings.sizes):
     start = time.time()
     graphs = graphs_fn(config, n, settings.num_graphs)
     key = str(n)
     if method == "cot":
-      records, stats = _evaluate_cot(runner, graphs, settings, config.data.bucket)
+      beat = functools.partial(progress.beat, n, COT_LABEL, total=graphs.num_graphs)
+      records, stats = _evaluate_cot(runner, graphs, settings, config.data.bucket, beat)
       evaluation["results"][COT_LABEL][key] = metrics.summarize(records)
       evaluation["cot_generation"][key] = stats
     else:
@@ -258,7 +291,8 @@ def evaluate_model(model, config, settings: EvalSettings | None = None, *,
         log(f"N={n}: max_iters={settings.max_iters} is below the {deepest + 1} iterations the deepest "
             "graph needs; those graphs cannot be solved")
       for label in labels:
-        records = _evaluate_factored(runner, batch, settings, label)
+        beat = functools.partial(progress.beat, n, label, total=graphs.num_graphs)
+        records = _evaluate_factored(runner, batch, settings, label, beat)
         evaluation["results"][label][key] = metrics.summarize(records)
       if measure_correction:
         evaluation["correction"][key] = _correction(runner, batch, settings, vocab, n)
@@ -267,7 +301,7 @@ def evaluate_model(model, config, settings: EvalSettings | None = None, *,
     line = ", ".join(f"{label}: {evaluation['results'][label][key]['fully_solved']:.3f}" for label in labels)
     if measure_correction and evaluation["correction"][key]["rate"] is not None:
       line += f", correction rate {evaluation['correction'][key]['rate']:.3f}"
-    progress.size_done(n, graphs.num_graphs, seconds / len(labels), line)
+    progress.size_done(n, seconds, len(labels) + measure_correction, line)
   return evaluation
 
 

@@ -120,13 +120,24 @@ class CotRunner:
     self.flat = vocab_lib.FlatVocab(modulus, num_names)
     self.slack_tokens = slack_tokens  # Tokens allowed past the longest true trace.
 
-  def decode(self, batch) -> dict:
-    """Generates traces for a cot batch (cot.COT_KEYS): device dict of tokens_BT, length_B, finished_B."""
+  def decode_shape(self, batch) -> tuple[int, int]:
+    """(prompt width, tokens to generate) covering every sequence of `batch`.
+
+    Computed once over a whole size and passed to every `decode` of it, so all
+    its batches share one compiled decoder.
+    """
     prompt_length_B = np.asarray(batch["prompt_length_B"])
-    max_prompt = int(prompt_length_B.max())
-    prompt_BL = np.array(batch["tokens_BL"][:, :max_prompt], copy=True)
-    prompt_BL[np.arange(max_prompt)[None, :] >= prompt_length_B[:, None]] = self.flat.PAD
-    max_new = int((np.asarray(batch["length_B"]) - prompt_length_B).max()) + self.slack_tokens
+    trace_B = np.asarray(batch["length_B"]) - prompt_length_B
+    return int(prompt_length_B.max()), int(trace_B.max()) + self.slack_tokens
+
+  def decode(self, batch, shape: tuple[int, int] | None = None) -> dict:
+    """Generates traces for a cot batch (cot.COT_KEYS): device dict of tokens_BT, length_B, finished_B."""
+    prompt_width, max_new = shape or self.decode_shape(batch)
+    prompt_length_B = np.asarray(batch["prompt_length_B"])
+    prompt_BL = np.full((prompt_length_B.shape[0], prompt_width), self.flat.PAD, np.int32)
+    width = min(prompt_width, batch["tokens_BL"].shape[1])
+    prompt_BL[:, :width] = batch["tokens_BL"][:, :width]
+    prompt_BL[np.arange(prompt_width)[None, :] >= prompt_length_B[:, None]] = self.flat.PAD
     return baselines.greedy_decode(self.model, prompt_BL, prompt_length_B, max_new_tokens=max_new,
                                    eos_id=self.flat.EOS, pad_id=self.flat.PAD)
 
