@@ -22,4 +22,5 @@ python3 -m experiments.interpret --checkpoint=runs/interp --output=runs/interp/r
 wait
 tail -5 runs/discrete_ec_eval.log runs/interp_report.log
 cat runs/discrete_ec/eval.md 2>/dev/null | head -30
+python3 -m experiments.export --workdir=runs/discrete_ec --output=$OUT/model_discrete_ec 2>&1 | tail -2
 tar czf $OUT/main_runs.tgz --exclude='*/checkpoints' --exclude='*/best' --exclude='*/tensorboard' runs
