@@ -64,12 +64,13 @@ def test_relative_attention_matches_naive_disentangled_formula():
   cfg = model_testing.model_config(position="relative", rel_window=window, num_layers=1)
   model = transformer.FactoredTransformer(cfg, VOCAB, rngs=nnx.Rngs(3))
   tokens = _random_tokens(jax.random.key(4), 1, 9)
-  probs = np.asarray(_layer0(model, tokens)["attn_probs_BHLL"])[0]
+  with jax.default_matmul_precision("highest"):  # GPUs default to TF32 for float32 matmuls.
+    probs = np.asarray(_layer0(model, tokens)["attn_probs_BHLL"])[0]
   # Naive reference: expand the relative embeddings for every (i, j) pair.
   layer = model.transformer.layers[0]
   attn = layer.attn
-  x = np.asarray(layer.attn_norm(model.embed(tokens)))[0]
-  rel = np.asarray(model.transformer.rel_table())
+  x = np.asarray(layer.attn_norm(model.embed(tokens)), np.float64)[0]
+  rel = np.asarray(model.transformer.rel_table(), np.float64)
   proj = lambda a, w, b=None: np.einsum("ld,dhk->lhk", a, np.asarray(w[...])) + (0 if b is None else np.asarray(b[...]))
   q, k = proj(x, attn.w_q, attn.b_q), proj(x, attn.w_k, attn.b_k)
   kr, qr = proj(rel, attn.w_kr), proj(rel, attn.w_qr)
@@ -171,7 +172,8 @@ def test_kv_cache_decoding_equals_full_recomputation(position, dtype):
       step_logits.append(logits)
     return m(seq), prefill_logits, step_logits
 
-  full, prefill_logits, step_logits = model_testing.jit_apply(model, run, seq, prompt)
+  with jax.default_matmul_precision("highest"):  # GPUs default to TF32 for float32 matmuls.
+    full, prefill_logits, step_logits = model_testing.jit_apply(model, run, seq, prompt)
   tol = dict(rtol=1e-4, atol=1e-4) if dtype == "float32" else dict(rtol=2e-2, atol=2e-2)
   for b in range(2):
     np.testing.assert_allclose(prefill_logits[b, prompt_length[b] - 1], full[b, prompt_length[b] - 1], **tol)
