@@ -34,6 +34,7 @@ def main(argv):
   results = {"train_step": throughput.benchmark_train_step(
       config, steps=_STEPS.value, peak_flops=_PEAK.value * 1e12)}
   print(json.dumps(results["train_step"], indent=2))
+  _write(results)  # The train-step figures survive a failure further on.
   if config.method in ("continuous", "discrete", "discrete_ec"):
     if _CHECKPOINT.value:
       model, config = checkpoints.load_model(_CHECKPOINT.value)
@@ -43,10 +44,14 @@ def main(argv):
         throughput.benchmark_rollout(
             model, num_nodes=int(n), num_graphs=_EVAL_GRAPHS.value,
             max_iters=config.eval.max_iters, num_names=config.data.num_names,
-            modulus=config.data.modulus)
+            modulus=config.data.modulus, batch_size=min(_EVAL_GRAPHS.value, 256))
         for n in _EVAL_SIZES.value]
     for r in results["rollout"]:
       print(json.dumps(r))
+  _write(results)
+
+
+def _write(results):
   if _OUTPUT.value:
     with open(_OUTPUT.value, "w") as f:
       json.dump(results, f, indent=2)
