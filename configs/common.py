@@ -48,6 +48,7 @@ def base_config():
   m.rel_window = 64  # Relative distances are clipped to this window.
   m.max_len = 4096  # Longest sequence for absolute positions.
   m.dtype = "bfloat16"  # Compute dtype; parameters stay float32.
+  m.operand_heads_layer = -1  # >= 0: auxiliary operand-name heads read the residual after this layer.
   m.cot_vocab_size = 0  # Set from the data vocabulary for the chain-of-thought LM (0: derive).
 
   c.train = t = ml_collections.ConfigDict()
@@ -64,6 +65,7 @@ def base_config():
   t.loss = "weighted"  # faithful (paper: mean over all factors/positions) | weighted.
   t.value_weight = 4.0  # weighted: weight of the value loss at defining positions vs copy factors.
   t.due_weight = 4.0  # weighted: extra weight of values computed at this iteration.
+  t.operand_loss_weight = 0.0  # Weight of the operand-name loss (needs model.operand_heads_layer >= 0).
   t.iterations = "sample"  # Teacher forcing: 'sample' one iteration per graph | 'all' iterations.
   t.train_iters = 7  # Iterations unrolled (rollout modes) / folded ('all'); paper: max_depth + 1.
   t.rollout = False  # Discrete: train on own rollouts with straight-through instead of teacher forcing.

@@ -19,7 +19,7 @@ import numpy as np
 
 from recur_latent.data import vocab as vocab_lib
 
-MAX_FAN_IN = 3  # Width of `parents_GNK`; the text format allows up to 3 operands.
+MAX_FAN_IN = vocab_lib.MAX_OPERANDS  # Width of `parents_GNK`.
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ _SYMBOL_TO_OP = {s: i for i, s in enumerate(vocab_lib.OP_SYMBOLS)}
 # One lexeme: a word (names, malformed names), a number-like run, '=', or any
 # other single non-space character (operators, unknown symbols).
 _LEXEME_RE = re.compile(r"\s*(?:([A-Za-z_][A-Za-z0-9_]*)|([0-9][0-9A-Za-z_.]*)|(\S))")
-MAX_OPERANDS = 3
+MAX_OPERANDS = vocab_lib.MAX_OPERANDS
 
 
 class ProblemParseError(ValueError):

@@ -12,6 +12,7 @@ import numpy as np
 SYNTAX, VARIABLE, OPERATION, VALUE = 0, 1, 2, 3
 FACTOR_NAMES = ("syntax", "variable", "operation", "value")
 NUM_FACTORS = 4
+MAX_OPERANDS = 3  # An equation has at most 3 operands (and 2 operators).
 
 # Syntax ids. PAD is 0 so that zero-filled arrays are padding.
 PAD, VAR_TOKEN, OP_TOKEN, VALUE_TOKEN, EQUALS, SEPARATOR = 0, 1, 2, 3, 4, 5

@@ -124,7 +124,8 @@ class Transformer(nnx.Module):
       raise ValueError(f"cache length {max_len} exceeds the absolute-position max_len {self.max_len}")
     return [layer.attn.init_cache(batch_size, max_len) for layer in self.layers]
 
-  def run(self, x_BLD, *, positions_BL=None, dropout_key=None, caches=None, collect=False):
+  def run(self, x_BLD, *, positions_BL=None, dropout_key=None, caches=None, collect=False,
+          tap_after=None):
     """The full interface: returns (h_BLD, new_caches or None, per-layer aux list).
 
     Args:
@@ -133,6 +134,8 @@ class Transformer(nnx.Module):
       dropout_key: None = no dropout.
       caches: per-layer KV caches (see `init_cache`) to write into and attend over.
       collect: gather the intermediates listed in the module docstring.
+      tap_after: a layer index whose output residual is returned in that
+        layer's intermediates dict as `resid_post_BLD` even without `collect`.
     """
     length = x_BLD.shape[1]
     if positions_BL is None:
@@ -151,6 +154,8 @@ class Transformer(nnx.Module):
           cache=None if caches is None else caches[i], dropout_key=layer_keys[i], collect=collect)
       if caches is not None:
         new_caches.append(cache)
+      if i == tap_after:
+        aux = dict(aux, resid_post_BLD=x_BLD)
       intermediates.append(aux)
     return self.final_norm(x_BLD), new_caches, intermediates
 
@@ -174,6 +179,19 @@ class FactoredTransformer(nnx.Module):
     self.transformer = Transformer(**kwargs, rngs=rngs)
     self.heads = nnx.List([nnx.Linear(self.d_model, size, dtype=self.dtype, rngs=rngs)
                            for size in vocab.factor_sizes])
+    # Optional training aid: heads that read each operand's name (slots 1..3)
+    # off the residual stream after layer `operand_heads_layer` (-1: none).
+    self.operand_layer = int(getattr(model_cfg, "operand_heads_layer", -1))
+    if self.operand_layer >= kwargs["num_layers"]:
+      raise ValueError(f"operand_heads_layer={self.operand_layer} is not a layer of a "
+                       f"{kwargs['num_layers']}-layer model")
+    self.operand_heads = nnx.data(None) if self.operand_layer < 0 else nnx.List([
+        nnx.Linear(self.d_model, vocab.num_names + 1, dtype=self.dtype, rngs=rngs)
+        for _ in range(vocab_lib.MAX_OPERANDS)])
+    # ... and heads that read each operand's value off the final hidden state.
+    self.operand_value_heads = nnx.data(None) if self.operand_layer < 0 else nnx.List([
+        nnx.Linear(self.d_model, vocab.modulus + 2, dtype=self.dtype, rngs=rngs)
+        for _ in range(vocab_lib.MAX_OPERANDS)])
 
   def embed(self, tokens_BLF: jax.Array) -> jax.Array:
     """Sum of the four factor embeddings: x_BLD (float32)."""
@@ -205,3 +223,20 @@ class FactoredTransformer(nnx.Module):
     """(logits, per-layer intermediates) of one deterministic pass."""
     h_BLD, intermediates = self.body_with_intermediates(self.embed(tokens_BLF))
     return self.readout(h_BLD), intermediates
+
+  def forward_with_operand_logits(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None):
+    """(logits, operand-name logits, operand-value logits) of one pass.
+
+    The operand outputs are tuples of 3 arrays [B, L, V] (V = names + 1, or
+    values + 2), one per operand slot: slot s is the (s+1)-th operand counted
+    from the right of the equation a defining token closes. Names are read
+    after layer `operand_heads_layer`, values off the final hidden state.
+    """
+    if self.operand_heads is None:
+      raise ValueError("this model has no operand heads (model.operand_heads_layer = -1)")
+    h_BLD, _, layers = self.transformer.run(self.embed(tokens_BLF), dropout_key=dropout_key,
+                                            tap_after=self.operand_layer)
+    tap_BLD = layers[self.operand_layer]["resid_post_BLD"]
+    name_logits = tuple(head(tap_BLD).astype(jnp.float32) for head in self.operand_heads)
+    value_logits = tuple(head(h_BLD).astype(jnp.float32) for head in self.operand_value_heads)
+    return self.readout(h_BLD), name_logits, value_logits

@@ -81,3 +81,74 @@ def next_token_loss(logits_BLV, tokens_BL, loss_mask_BL):
   }
   return loss, metrics
 
+
+def operand_targets(tokens_BLF, var_na):
+  """Names of the operands of the equation each defining token closes: [B, L, 3].
+
+  Slot s is the (s+1)-th operand from the right: the VAR token 2s + 2
+  positions before the right-hand side, when the token between them is an
+  operator (slot 0: when it is a VAR at all). var_na where there is none and
+  at every position that is not a defining token.
+  """
+  syntax_BL = tokens_BLF[..., vocab_lib.SYNTAX]
+  names_BL = tokens_BLF[..., vocab_lib.VARIABLE]
+  after_equals_BL = jnp.pad(syntax_BL[:, :-1] == vocab_lib.EQUALS, ((0, 0), (1, 0)))
+  defining_BL = after_equals_BL & (syntax_BL == vocab_lib.VAR_TOKEN)
+
+  def shifted(x_BL, by, fill):  # x[:, i - by], `fill` before the start.
+    return jnp.pad(x_BL, ((0, 0), (by, 0)), constant_values=fill)[:, :x_BL.shape[1]]
+
+  slots = []
+  present_BL = defining_BL
+  for s in range(vocab_lib.MAX_OPERANDS):
+    operand_syntax_BL = shifted(syntax_BL, 2 * s + 2, vocab_lib.PAD)
+    if s == 0:
+      present_BL = present_BL & (operand_syntax_BL == vocab_lib.VAR_TOKEN)
+    else:
+      present_BL = present_BL & (shifted(syntax_BL, 2 * s + 1, vocab_lib.PAD) == vocab_lib.OP_TOKEN)
+    slots.append(jnp.where(present_BL, shifted(names_BL, 2 * s + 2, var_na), var_na))
+  return jnp.stack(slots, axis=-1), defining_BL
+
+
+def operand_value_targets(tokens_BLF, operand_names_BLS, vocab):
+  """The value each operand currently has in `tokens_BLF` (EMPTY if not yet computed).
+
+  A name's value is read at its defining token; slots without an operand get
+  value_na.
+  """
+  names_BL = tokens_BLF[..., vocab_lib.VARIABLE]
+  values_BL = tokens_BLF[..., vocab_lib.VALUE]
+  syntax_BL = tokens_BLF[..., vocab_lib.SYNTAX]
+  after_equals_BL = jnp.pad(syntax_BL[:, :-1] == vocab_lib.EQUALS, ((0, 0), (1, 0)))
+  defining_BL = after_equals_BL & (syntax_BL == vocab_lib.VAR_TOKEN)
+  batch = tokens_BLF.shape[0]
+  # Non-defining tokens write into the spare slot `var_na`, which is reset below.
+  slot_BL = jnp.where(defining_BL, names_BL, vocab.var_na)
+  table_BV = jnp.full((batch, vocab.num_names + 1), vocab.value_empty, jnp.int32)
+  table_BV = table_BV.at[jnp.arange(batch)[:, None], slot_BL].set(values_BL)
+  table_BV = table_BV.at[:, vocab.var_na].set(vocab.value_na)
+  return jnp.take_along_axis(
+      table_BV, operand_names_BLS.reshape(batch, -1), axis=1).reshape(operand_names_BLS.shape)
+
+
+def _slot_loss(logits_per_slot, targets_BLS, weight_BL):
+  ce = sum((optax.softmax_cross_entropy_with_integer_labels(l.astype(jnp.float32), targets_BLS[..., s])
+            * weight_BL).sum() for s, l in enumerate(logits_per_slot))
+  right = sum(((jnp.argmax(l, -1) == targets_BLS[..., s]) * weight_BL).sum()
+              for s, l in enumerate(logits_per_slot))
+  count = jnp.maximum(weight_BL.sum(), 1.0) * len(logits_per_slot)
+  return ce / count, right / count
+
+
+def operand_loss(name_logits, value_logits, tokens_BLF, vocab):
+  """Operand supervision at defining tokens: which variables, and their values.
+
+  Returns (loss, {operand_name_accuracy, operand_value_accuracy}).
+  """
+  names_BLS, defining_BL = operand_targets(tokens_BLF, vocab.var_na)
+  values_BLS = operand_value_targets(tokens_BLF, names_BLS, vocab)
+  weight_BL = defining_BL.astype(jnp.float32)
+  name_loss, name_acc = _slot_loss(name_logits, names_BLS, weight_BL)
+  value_loss, value_acc = _slot_loss(value_logits, values_BLS, weight_BL)
+  return name_loss + value_loss, {"operand_name_accuracy": name_acc,
+                                  "operand_value_accuracy": value_acc}

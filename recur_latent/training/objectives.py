@@ -34,7 +34,8 @@ def _state_loss(logits, targets_BLF, node_depth_BL, t_B, train_cfg):
 
 
 def teacher_forced_examples(batch, key, config):
-  """(inputs, targets, node_depth, t, corrupted_mask) of one-step examples.
+  """One-step examples: a dict of (possibly corrupted) inputs, the clean inputs,
+  targets, node depths, the iteration t_B of each and the corrupted mask.
 
   'sample' draws one iteration per graph uniformly from 0..graph depth;
   'all' folds iterations 0..train_iters-1 of every graph into the batch.
@@ -52,21 +53,38 @@ def teacher_forced_examples(batch, key, config):
     t_B = jnp.tile(jnp.arange(num_iters, dtype=jnp.int32), graph_depth_B.shape[0])
   state_in_BLF, state_out_BLF = recurrence.teacher_forced_pair(
       inputs_BLF, targets_BLF, node_depth_BL, t_B)
-  state_in_BLF, corrupted_BL = corruption.corrupt_values(
+  corrupted_in_BLF, corrupted_BL = corruption.corrupt_values(
       corrupt_key, state_in_BLF, node_depth_BL, t_B,
       batch_prob=train_cfg.corrupt_batch_prob, token_prob=train_cfg.corrupt_token_prob,
       candidates=train_cfg.corrupt_candidates,
       value_vocab_size=config.data.modulus + 2)
-  return state_in_BLF, state_out_BLF, node_depth_BL, t_B, corrupted_BL
+  return dict(inputs_BLF=corrupted_in_BLF, clean_inputs_BLF=state_in_BLF,
+              targets_BLF=state_out_BLF, node_depth_BL=node_depth_BL, t_B=t_B,
+              corrupted_BL=corrupted_BL)
 
 
 def discrete_teacher_forced_loss(model, batch, key, config):
   data_key, dropout_key = jax.random.split(key)
-  state_in, state_out, node_depth, t_B, corrupted = teacher_forced_examples(batch, data_key, config)
-  logits = model(state_in, dropout_key=_dropout_key(config.model, dropout_key))
-  loss, metrics = _state_loss(logits, state_out, node_depth, t_B, config.train)
+  ex = teacher_forced_examples(batch, data_key, config)
+  drop_key = _dropout_key(config.model, dropout_key)
+  supervise_operands = config.train.operand_loss_weight > 0
+  if supervise_operands:
+    logits, name_logits, value_logits = model.forward_with_operand_logits(
+        ex["inputs_BLF"], dropout_key=drop_key)
+  else:
+    logits = model(ex["inputs_BLF"], dropout_key=drop_key)
+  loss, metrics = _state_loss(logits, ex["targets_BLF"], ex["node_depth_BL"], ex["t_B"],
+                              config.train)
+  if supervise_operands:
+    # Operand targets come from the clean state: a corrupted input must not
+    # teach the model that an operand has the corrupted value.
+    aux_loss, aux_metrics = losses.operand_loss(name_logits, value_logits,
+                                                ex["clean_inputs_BLF"], model.vocab)
+    metrics.update(aux_metrics)
+    loss = loss + config.train.operand_loss_weight * aux_loss
   predicted = jnp.argmax(logits[vocab_lib.VALUE], -1)
-  fixed = (predicted == state_out[..., vocab_lib.VALUE]) & corrupted
+  corrupted = ex["corrupted_BL"]
+  fixed = (predicted == ex["targets_BLF"][..., vocab_lib.VALUE]) & corrupted
   metrics["corrected_fraction"] = fixed.sum() / jnp.maximum(corrupted.sum(), 1)
   return loss, metrics
 

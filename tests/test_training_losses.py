@@ -1,0 +1,120 @@
+"""Losses, corruption and the operand targets on hand-made states."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from recur_latent.data import text
+from recur_latent.data import tokenize
+from recur_latent.data import vocab as vocab_lib
+from recur_latent.models import recurrence
+from recur_latent.training import corruption
+from recur_latent.training import losses
+
+VOCAB = vocab_lib.Vocab(modulus=23, num_names=16)
+PROBLEM = "20 = x_7 ; 2 = x_4 ; x_7 + x_4 = x_3 ; x_3 = x_9 ; x_3 + x_7 + x_4 = x_1"
+
+
+def _batch(pad_to=32):
+  problem = text.parse(PROBLEM, num_names=VOCAB.num_names)
+  return {k: jnp.asarray(v) for k, v in
+          tokenize.tokenize_problems([problem], VOCAB, pad_to=pad_to).items()}
+
+
+def _one_hot_logits(tokens_BLF, confidence=20.0):
+  return tuple(confidence * jax.nn.one_hot(tokens_BLF[..., f], size)
+               for f, size in enumerate(VOCAB.factor_sizes))
+
+
+def test_operand_targets_name_each_slot_from_the_right():
+  batch = _batch()
+  targets_BLS, defining_BL = losses.operand_targets(batch["inputs_BLF"], VOCAB.var_na)
+  rows = np.where(np.asarray(defining_BL[0]))[0]
+  na = VOCAB.var_na
+  expected = [[na, na, na],  # 20 = x_7
+              [na, na, na],  # 2 = x_4
+              [4, 7, na],    # x_7 + x_4 = x_3
+              [3, na, na],   # x_3 = x_9
+              [4, 7, 3]]     # x_3 + x_7 + x_4 = x_1
+  np.testing.assert_array_equal(np.asarray(targets_BLS[0, rows]), expected)
+  assert int(defining_BL.sum()) == 5
+
+
+def test_weighted_loss_ignores_padding_and_faithful_does_not():
+  short, long = _batch(pad_to=32), _batch(pad_to=64)
+  t_B = jnp.array([1])
+  # A uniform prediction: padding rows cost the same as real ones.
+  for batch in (short, long):
+    batch["logits"] = tuple(jnp.zeros(batch["targets_BLF"].shape[:2] + (size,))
+                            for size in VOCAB.factor_sizes)
+  weighted = [losses.state_loss(b["logits"], b["targets_BLF"], b["node_depth_BL"], t_B,
+                                mode="weighted")[0] for b in (short, long)]
+  np.testing.assert_allclose(weighted[0], weighted[1], rtol=1e-6)
+  # Predicting padding perfectly lowers the faithful loss as padding grows.
+  for batch in (short, long):
+    pad_BL = batch["targets_BLF"][..., vocab_lib.SYNTAX] == vocab_lib.PAD
+    perfect = _one_hot_logits(batch["targets_BLF"])
+    batch["logits"] = tuple(jnp.where(pad_BL[..., None], p, l)
+                            for p, l in zip(perfect, batch["logits"]))
+  faithful = [losses.state_loss(b["logits"], b["targets_BLF"], b["node_depth_BL"], t_B,
+                                mode="faithful")[0] for b in (short, long)]
+  assert float(faithful[1]) < 0.75 * float(faithful[0])
+
+
+def test_a_perfect_prediction_has_near_zero_loss_and_full_accuracy():
+  batch = _batch()
+  t_B = jnp.array([1])
+  state_in, state_out = recurrence.teacher_forced_pair(
+      batch["inputs_BLF"], batch["targets_BLF"], batch["node_depth_BL"], t_B)
+  del state_in
+  loss, metrics = losses.state_loss(_one_hot_logits(state_out), state_out,
+                                    batch["node_depth_BL"], t_B, mode="weighted")
+  assert float(loss) < 1e-3
+  assert float(metrics["state_accuracy"]) == 1.0
+  assert float(metrics["due_value_accuracy"]) == 1.0
+
+
+@pytest.mark.parametrize("candidates,depths", [
+    ("due", [2]), ("previous", [1]), ("computed", [0, 1])])
+def test_corruption_touches_only_its_candidates_and_keeps_labels(candidates, depths):
+  batch = _batch()
+  t_B = jnp.array([2])
+  state_in, _ = recurrence.teacher_forced_pair(
+      batch["inputs_BLF"], batch["targets_BLF"], batch["node_depth_BL"], t_B)
+  corrupted, mask_BL = corruption.corrupt_values(
+      jax.random.key(0), state_in, batch["node_depth_BL"], t_B, batch_prob=1.0,
+      token_prob=1.0, candidates=candidates, value_vocab_size=VOCAB.modulus + 2)
+  depth_BL = np.asarray(batch["node_depth_BL"])
+  expected_mask = np.isin(depth_BL, depths) & (depth_BL >= 0)
+  np.testing.assert_array_equal(np.asarray(mask_BL), expected_mask)
+  # Only the value factor of masked positions may differ.
+  changed = np.asarray(corrupted != state_in)
+  assert not changed[..., :3].any()
+  assert not changed[..., 3][~expected_mask].any()
+
+
+def test_corruption_off_for_a_batch_when_the_batch_draw_fails():
+  batch = _batch()
+  t_B = jnp.array([2])
+  state, mask = corruption.corrupt_values(
+      jax.random.key(0), batch["inputs_BLF"], batch["node_depth_BL"], t_B, batch_prob=0.0,
+      token_prob=1.0, candidates="computed", value_vocab_size=25)
+  assert not bool(mask.any())
+  np.testing.assert_array_equal(np.asarray(state), np.asarray(batch["inputs_BLF"]))
+
+
+def test_operand_values_are_read_at_definitions_and_empty_until_computed():
+  batch = _batch()
+  names_BLS, defining_BL = losses.operand_targets(batch["inputs_BLF"], VOCAB.var_na)
+  rows = np.where(np.asarray(defining_BL[0]))[0]
+  # After iteration 0 only the leaves x_7 = 20 and x_4 = 2 have values.
+  after_leaves, _ = recurrence.teacher_forced_pair(
+      batch["inputs_BLF"], batch["targets_BLF"], batch["node_depth_BL"], jnp.array([1]))
+  values_BLS = losses.operand_value_targets(after_leaves, names_BLS, VOCAB)
+  na, empty = VOCAB.value_na, VOCAB.value_empty
+  expected = [[na, na, na],      # 20 = x_7
+              [na, na, na],      # 2 = x_4
+              [2, 20, na],       # x_7 + x_4 = x_3: both leaves known
+              [empty, na, na],   # x_3 = x_9: x_3 not computed yet
+              [2, 20, empty]]    # x_3 + x_7 + x_4 = x_1
+  np.testing.assert_array_equal(np.asarray(values_BLS[0, rows]), expected)
