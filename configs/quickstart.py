@@ -20,16 +20,19 @@ def get_config(arg=""):
   c.model.dropout = 0.0  # Short runs gain nothing from dropout.
   c.model.dtype = "float32"  # CPUs have no fast bf16 matmul.
   c.train.batch_size = 64
-  c.train.num_steps = 3000
+  c.train.num_steps = 1000  # About 7 minutes on 2 CPU cores.
+  c.train.max_train_seconds = 420  # Stops a slower machine in time for the evaluation.
   c.train.learning_rate = 2e-3
   c.train.warmup_steps = 200
   c.train.corrupt_batch_prob = 0.05
   c.train.log_every = 100
-  c.train.eval_every = 1000
-  c.train.checkpoint_every = 1000
+  c.train.eval_every = 500
+  c.train.checkpoint_every = 500
   c.train.val_sizes = (32,)
-  c.train.val_num_graphs = 128
+  c.train.val_num_graphs = 64
   c.eval.sizes = (16, 32, 64)
-  c.eval.num_graphs = 512
-  c.eval.batch_size = 256
+  c.eval.num_graphs = 128
+  c.eval.batch_size = 128
+  c.eval.halting = ("fixed_point",)  # No oracle: stop when the state stops changing.
+  c.eval.max_iters = 24  # Graphs at 4x (N = 64) have depth <= ~14.
   return common.apply_variant(c, common.parse_arg(arg))

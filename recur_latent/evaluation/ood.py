@@ -336,11 +336,15 @@ def validation_fn(config, *, log: Callable = logging.info) -> Callable:
   return validate
 
 
-def print_generalization_summary(workdir: str, *, num_graphs: int = 512) -> dict:
-  """Prints % fully solved at 1x, 2x and 4x the training size of a run (best checkpoint)."""
+def print_generalization_summary(workdir: str, *, num_graphs: int | None = None) -> dict:
+  """Prints % fully solved at 1x, 2x and 4x the training size of a run (best checkpoint).
+
+  num_graphs: graphs per size (default: the run's `eval.num_graphs`).
+  """
   from recur_latent.training import checkpoints  # Lazy: training imports evaluation lazily too.
 
   model, config = checkpoints.load_model(workdir)
+  num_graphs = num_graphs or config.eval.num_graphs
   train_n = config.data.train_max_nodes
   sizes = tuple(n for n in (train_n, 2 * train_n, 4 * train_n) if n <= config.data.num_names)
   settings = EvalSettings.from_config(config, sizes=sizes, num_graphs=num_graphs, correction_prob=0.0)
