@@ -28,7 +28,7 @@ def _one_hot_logits(tokens_BLF, confidence=20.0):
 
 def test_operand_targets_name_each_slot_from_the_right():
   batch = _batch()
-  targets_BLS, defining_BL = losses.operand_targets(batch["inputs_BLF"], VOCAB.var_na)
+  targets_BLS, defining_BL = recurrence.operand_names(batch["inputs_BLF"], VOCAB.var_na)
   rows = np.where(np.asarray(defining_BL[0]))[0]
   na = VOCAB.var_na
   expected = [[na, na, na],  # 20 = x_7
@@ -105,7 +105,7 @@ def test_corruption_off_for_a_batch_when_the_batch_draw_fails():
 
 def test_operand_values_are_read_at_definitions_and_empty_until_computed():
   batch = _batch()
-  names_BLS, defining_BL = losses.operand_targets(batch["inputs_BLF"], VOCAB.var_na)
+  names_BLS, defining_BL = recurrence.operand_names(batch["inputs_BLF"], VOCAB.var_na)
   rows = np.where(np.asarray(defining_BL[0]))[0]
   # After iteration 0 only the leaves x_7 = 20 and x_4 = 2 have values.
   after_leaves, _ = recurrence.teacher_forced_pair(

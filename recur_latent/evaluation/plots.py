@@ -115,3 +115,21 @@ def write_all(results: Mapping[str, SizeResults], output_dir: str, *, prefix: st
     paths.append(accuracy_by_depth(by_size, os.path.join(output_dir, f"{prefix}depth_{safe}.png"),
                                    title=f"{label}: fully solved by graph depth"))
   return paths
+
+
+def training_curves(runs: Mapping[str, Sequence[Mapping]], metrics: Sequence[str], path: str, *,
+                    x: str = "step", title: str = "Training curves") -> str:
+  """One panel per metric, one line per run, from metrics.jsonl records."""
+  fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False)
+  for ax, metric in zip(axes[0], metrics):
+    for name, records in runs.items():
+      points = [(r[x], r[metric]) for r in records if metric in r and x in r]
+      if points:
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, label=name, linewidth=1.2)
+    ax.set_xlabel(x)
+    ax.set_title(metric, fontsize=10)
+    ax.grid(alpha=0.3)
+  axes[0][0].legend(fontsize=8)
+  fig.suptitle(title, fontsize=11)
+  return _save(fig, path)

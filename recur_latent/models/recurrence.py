@@ -40,6 +40,33 @@ def rhs_mask(inputs_BLF: jax.Array) -> jax.Array:
   return after_equals_BL & (syntax_BL == vocab_lib.VAR_TOKEN)
 
 
+def operand_names(tokens_BLF, var_na):
+  """(names [B, L, 3], defining mask): the operands of the equation each defining token closes.
+
+  Slot s is the (s+1)-th operand from the right: the VAR token 2s + 2
+  positions before the right-hand side, when the token between them is an
+  operator (slot 0: when it is a VAR at all). var_na where there is none and
+  at every position that is not a defining token.
+  """
+  syntax_BL = tokens_BLF[..., vocab_lib.SYNTAX]
+  names_BL = tokens_BLF[..., vocab_lib.VARIABLE]
+  defining_BL = rhs_mask(tokens_BLF)
+
+  def shifted(x_BL, by, fill):  # x[:, i - by], `fill` before the start.
+    return jnp.pad(x_BL, ((0, 0), (by, 0)), constant_values=fill)[:, :x_BL.shape[1]]
+
+  slots = []
+  present_BL = defining_BL
+  for s in range(vocab_lib.MAX_OPERANDS):
+    operand_syntax_BL = shifted(syntax_BL, 2 * s + 2, vocab_lib.PAD)
+    if s == 0:
+      present_BL = present_BL & (operand_syntax_BL == vocab_lib.VAR_TOKEN)
+    else:
+      present_BL = present_BL & (shifted(syntax_BL, 2 * s + 1, vocab_lib.PAD) == vocab_lib.OP_TOKEN)
+    slots.append(jnp.where(present_BL, shifted(names_BL, 2 * s + 2, var_na), var_na))
+  return jnp.stack(slots, axis=-1), defining_BL
+
+
 def decode(logits, inputs_BLF: jax.Array | None = None) -> jax.Array:
   """Argmax per factor -> tokens_BLF; padding rows are forced to the PAD row.
 

@@ -79,6 +79,9 @@ def check_config(config, *, num_devices=1):
            "train.corrupt_candidates",
            f"must be due, previous or computed, got {t.corrupt_candidates!r}")
   _require(t.operand_loss_weight >= 0, "train.operand_loss_weight", "must be >= 0")
+  _require(t.operand_value_loss_weight >= 0, "train.operand_value_loss_weight", "must be >= 0")
+  _require(t.operand_value_loss_weight == 0 or t.operand_loss_weight > 0,
+           "train.operand_value_loss_weight", "needs train.operand_loss_weight > 0")
   _require(t.operand_loss_weight == 0 or 0 <= m.operand_heads_layer < m.num_layers,
            "model.operand_heads_layer",
            f"the operand loss needs operand heads after one of the {m.num_layers} layers, "

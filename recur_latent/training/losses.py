@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import optax
 
 from recur_latent.data import vocab as vocab_lib
+from recur_latent.models import recurrence
 
 
 def factor_cross_entropy(logits, targets_BLF):
@@ -82,34 +83,6 @@ def next_token_loss(logits_BLV, tokens_BL, loss_mask_BL):
   return loss, metrics
 
 
-def operand_targets(tokens_BLF, var_na):
-  """Names of the operands of the equation each defining token closes: [B, L, 3].
-
-  Slot s is the (s+1)-th operand from the right: the VAR token 2s + 2
-  positions before the right-hand side, when the token between them is an
-  operator (slot 0: when it is a VAR at all). var_na where there is none and
-  at every position that is not a defining token.
-  """
-  syntax_BL = tokens_BLF[..., vocab_lib.SYNTAX]
-  names_BL = tokens_BLF[..., vocab_lib.VARIABLE]
-  after_equals_BL = jnp.pad(syntax_BL[:, :-1] == vocab_lib.EQUALS, ((0, 0), (1, 0)))
-  defining_BL = after_equals_BL & (syntax_BL == vocab_lib.VAR_TOKEN)
-
-  def shifted(x_BL, by, fill):  # x[:, i - by], `fill` before the start.
-    return jnp.pad(x_BL, ((0, 0), (by, 0)), constant_values=fill)[:, :x_BL.shape[1]]
-
-  slots = []
-  present_BL = defining_BL
-  for s in range(vocab_lib.MAX_OPERANDS):
-    operand_syntax_BL = shifted(syntax_BL, 2 * s + 2, vocab_lib.PAD)
-    if s == 0:
-      present_BL = present_BL & (operand_syntax_BL == vocab_lib.VAR_TOKEN)
-    else:
-      present_BL = present_BL & (shifted(syntax_BL, 2 * s + 1, vocab_lib.PAD) == vocab_lib.OP_TOKEN)
-    slots.append(jnp.where(present_BL, shifted(names_BL, 2 * s + 2, var_na), var_na))
-  return jnp.stack(slots, axis=-1), defining_BL
-
-
 def operand_value_targets(tokens_BLF, operand_names_BLS, vocab):
   """The value each operand currently has in `tokens_BLF` (EMPTY if not yet computed).
 
@@ -118,9 +91,7 @@ def operand_value_targets(tokens_BLF, operand_names_BLS, vocab):
   """
   names_BL = tokens_BLF[..., vocab_lib.VARIABLE]
   values_BL = tokens_BLF[..., vocab_lib.VALUE]
-  syntax_BL = tokens_BLF[..., vocab_lib.SYNTAX]
-  after_equals_BL = jnp.pad(syntax_BL[:, :-1] == vocab_lib.EQUALS, ((0, 0), (1, 0)))
-  defining_BL = after_equals_BL & (syntax_BL == vocab_lib.VAR_TOKEN)
+  defining_BL = recurrence.rhs_mask(tokens_BLF)
   batch = tokens_BLF.shape[0]
   # Non-defining tokens write into the spare slot `var_na`, which is reset below.
   slot_BL = jnp.where(defining_BL, names_BL, vocab.var_na)
@@ -143,12 +114,12 @@ def _slot_loss(logits_per_slot, targets_BLS, weight_BL):
 def operand_loss(name_logits, value_logits, tokens_BLF, vocab):
   """Operand supervision at defining tokens: which variables, and their values.
 
-  Returns (loss, {operand_name_accuracy, operand_value_accuracy}).
+  Returns (name loss, value loss, {operand_name_accuracy, operand_value_accuracy}).
   """
-  names_BLS, defining_BL = operand_targets(tokens_BLF, vocab.var_na)
+  names_BLS, defining_BL = recurrence.operand_names(tokens_BLF, vocab.var_na)
   values_BLS = operand_value_targets(tokens_BLF, names_BLS, vocab)
   weight_BL = defining_BL.astype(jnp.float32)
   name_loss, name_acc = _slot_loss(name_logits, names_BLS, weight_BL)
   value_loss, value_acc = _slot_loss(value_logits, values_BLS, weight_BL)
-  return name_loss + value_loss, {"operand_name_accuracy": name_acc,
-                                  "operand_value_accuracy": value_acc}
+  return name_loss, value_loss, {"operand_name_accuracy": name_acc,
+                                 "operand_value_accuracy": value_acc}

@@ -48,7 +48,11 @@ class MetricsWriter:
 
 def read_metrics(workdir):
   """All metric records of a run, in order."""
-  path = os.path.join(workdir, "metrics.jsonl")
+  return read_metrics_file(os.path.join(workdir, "metrics.jsonl"))
+
+
+def read_metrics_file(path):
+  """All records of a metrics.jsonl file, in order."""
   with open(path) as f:
     return [json.loads(line) for line in f if line.strip()]
 

@@ -78,10 +78,11 @@ def discrete_teacher_forced_loss(model, batch, key, config):
   if supervise_operands:
     # Operand targets come from the clean state: a corrupted input must not
     # teach the model that an operand has the corrupted value.
-    aux_loss, aux_metrics = losses.operand_loss(name_logits, value_logits,
-                                                ex["clean_inputs_BLF"], model.vocab)
+    name_loss, value_loss, aux_metrics = losses.operand_loss(
+        name_logits, value_logits, ex["clean_inputs_BLF"], model.vocab)
     metrics.update(aux_metrics)
-    loss = loss + config.train.operand_loss_weight * aux_loss
+    loss = (loss + config.train.operand_loss_weight * name_loss
+            + config.train.operand_value_loss_weight * value_loss)
   predicted = jnp.argmax(logits[vocab_lib.VALUE], -1)
   corrupted = ex["corrupted_BL"]
   fixed = (predicted == ex["targets_BLF"][..., vocab_lib.VALUE]) & corrupted
