@@ -6,9 +6,6 @@ comma-separated `key=value` pairs parsed by `parse_arg` (e.g. `size=small`).
 """
 import ml_collections
 
-METHODS = ("feedforward", "e2e_recurrent", "cot", "continuous", "discrete",
-           "discrete_ec")
-
 
 def parse_arg(arg):
   """Parses 'a=1,b=x' into {'a': '1', 'b': 'x'} (a bare word maps to '')."""
@@ -21,7 +18,7 @@ def parse_arg(arg):
 
 def base_config():
   c = ml_collections.ConfigDict()
-  c.method = "discrete_ec"  # One of METHODS: which of the SPEC's six methods.
+  c.method = "discrete_ec"  # Which of the SPEC's six methods (models.factory.METHODS).
   c.seed = 0  # Seeds parameters, data stream, dropout and corruption.
 
   c.data = d = ml_collections.ConfigDict()

@@ -25,8 +25,9 @@ from recur_latent.data import problems as problems_lib
 from recur_latent.data import text as text_lib
 from recur_latent.evaluation import ood
 from recur_latent.evaluation import solver
+from recur_latent.models import recurrence
 
-HALTING = ("fixed_point", "all_filled", "oracle")
+HALTING = recurrence.HALTING
 DEFAULT_SIZES = (8, 16, 32, 64, 128)
 
 

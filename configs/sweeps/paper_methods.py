@@ -6,8 +6,8 @@ every config file, which then keeps its own evaluation sizes.
   python -m experiments.sweep --sweep=configs/sweeps/paper_methods.py
   python -m experiments.sweep --sweep=configs/sweeps/paper_methods.py:size=small
 """
+from recur_latent.models.factory import METHODS
 
-METHODS = ("feedforward", "e2e_recurrent", "cot", "continuous", "discrete", "discrete_ec")
 PAPER_SIZES = (8, 16, 32, 48, 64, 96, 128)  # The sizes of the paper's table.
 
 

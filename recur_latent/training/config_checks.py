@@ -4,11 +4,9 @@ Every error names the offending field, so a typo in a sweep fails in a second
 instead of after a compile.
 """
 from recur_latent.data import vocab as vocab_lib
-
-METHODS = ("feedforward", "e2e_recurrent", "cot", "continuous", "discrete",
-           "discrete_ec")
-POSITIONS = ("relative", "rope", "absolute", "none")
-HALTING = ("oracle", "fixed_point", "all_filled")
+from recur_latent.models.factory import METHODS
+from recur_latent.models.positions import POSITIONS
+from recur_latent.models.recurrence import HALTING
 
 
 class ConfigError(ValueError):
