@@ -16,6 +16,7 @@ from flax import nnx
 
 from recur_latent.data import cot as cot_lib
 from recur_latent.data import problems as problems_lib
+from recur_latent.data import tokenize as tokenize_lib
 from recur_latent.data import vocab as vocab_lib
 from recur_latent.models import baselines
 from recur_latent.models import recurrence
@@ -81,15 +82,6 @@ class FactoredRunner:
     return _single_pass(self.graphdef, self.state, jnp.asarray(state_BLF))
 
 
-def teacher_forced_state(targets_BLF, inputs_BLF, node_depth_BL, num_iters_B) -> np.ndarray:
-  """The true state after `num_iters_B` iterations: values of nodes of depth < num_iters filled."""
-  filled_BL = (node_depth_BL >= 0) & (node_depth_BL < np.asarray(num_iters_B)[:, None])
-  state_BLF = np.array(inputs_BLF, copy=True)
-  state_BLF[..., vocab_lib.VALUE] = np.where(filled_BL, targets_BLF[..., vocab_lib.VALUE],
-                                             inputs_BLF[..., vocab_lib.VALUE])
-  return state_BLF
-
-
 def corrupted_states(batch, rng: np.random.Generator, *, corrupt_prob: float, modulus: int):
   """Inputs of the one-step correction measurement.
 
@@ -102,7 +94,9 @@ def corrupted_states(batch, rng: np.random.Generator, *, corrupt_prob: float, mo
   t_B = rng.integers(1, np.maximum(graph_depth_B, 1) + 1)
   node_depth_BL = np.asarray(batch["node_depth_BL"])
   targets_BLF = np.asarray(batch["targets_BLF"])
-  state_BLF = teacher_forced_state(targets_BLF, batch["inputs_BLF"], node_depth_BL, t_B)
+  # The true state after t iterations is the target of iteration t - 1.
+  state_BLF = tokenize_lib.state_after_iteration(batch["inputs_BLF"], targets_BLF,
+                                                 node_depth_BL, t_B - 1)
   computed_BL = (node_depth_BL >= 0) & (node_depth_BL < t_B[:, None])
   chosen_BL = computed_BL & (rng.random(node_depth_BL.shape) < corrupt_prob)
   shift_BL = rng.integers(1, modulus, node_depth_BL.shape)  # Never 0: the value changes.
