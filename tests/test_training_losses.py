@@ -110,7 +110,7 @@ def test_operand_values_are_read_at_definitions_and_empty_until_computed():
   # After iteration 0 only the leaves x_7 = 20 and x_4 = 2 have values.
   after_leaves, _ = recurrence.teacher_forced_pair(
       batch["inputs_BLF"], batch["targets_BLF"], batch["node_depth_BL"], jnp.array([1]))
-  values_BLS = losses.operand_value_targets(after_leaves, names_BLS, VOCAB)
+  values_BLS = losses.operand_value_targets(after_leaves, names_BLS, defining_BL, VOCAB)
   na, empty = VOCAB.value_na, VOCAB.value_empty
   expected = [[na, na, na],      # 20 = x_7
               [na, na, na],      # 2 = x_4

@@ -83,15 +83,14 @@ def next_token_loss(logits_BLV, tokens_BL, loss_mask_BL):
   return loss, metrics
 
 
-def operand_value_targets(tokens_BLF, operand_names_BLS, vocab):
+def operand_value_targets(tokens_BLF, operand_names_BLS, defining_BL, vocab):
   """The value each operand currently has in `tokens_BLF` (EMPTY if not yet computed).
 
-  A name's value is read at its defining token; slots without an operand get
-  value_na.
+  A name's value is read at its defining token (defining_BL, as returned by
+  recurrence.operand_names); slots without an operand get value_na.
   """
   names_BL = tokens_BLF[..., vocab_lib.VARIABLE]
   values_BL = tokens_BLF[..., vocab_lib.VALUE]
-  defining_BL = recurrence.rhs_mask(tokens_BLF)
   batch = tokens_BLF.shape[0]
   # Non-defining tokens write into the spare slot `var_na`, which is reset below.
   slot_BL = jnp.where(defining_BL, names_BL, vocab.var_na)
@@ -117,7 +116,7 @@ def operand_loss(name_logits, value_logits, tokens_BLF, vocab):
   Returns (name loss, value loss, {operand_name_accuracy, operand_value_accuracy}).
   """
   names_BLS, defining_BL = recurrence.operand_names(tokens_BLF, vocab.var_na)
-  values_BLS = operand_value_targets(tokens_BLF, names_BLS, vocab)
+  values_BLS = operand_value_targets(tokens_BLF, names_BLS, defining_BL, vocab)
   weight_BL = defining_BL.astype(jnp.float32)
   name_loss, name_acc = _slot_loss(name_logits, names_BLS, weight_BL)
   value_loss, value_acc = _slot_loss(value_logits, values_BLS, weight_BL)
