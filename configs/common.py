@@ -64,6 +64,7 @@ def base_config():
   t.due_weight = 4.0  # weighted: extra weight of values computed at this iteration.
   t.operand_loss_weight = 0.0  # Weight of the operand-name loss (needs model.operand_heads_layer >= 0).
   t.operand_value_loss_weight = 0.0  # Weight of the operand-value loss (with the name loss on).
+  t.use_value_loss_weight = 0.0  # Weight of the use-site value loss: each operand token's current value (needs model.operand_heads_layer >= 0).
   t.iterations = "sample"  # Teacher forcing: 'sample' one iteration per graph | 'all' iterations.
   t.train_iters = 7  # Iterations unrolled (rollout modes) / folded ('all'); paper: max_depth + 1.
   t.rollout = False  # Discrete: train on own rollouts with straight-through instead of teacher forcing.

@@ -40,6 +40,24 @@ def test_operand_targets_name_each_slot_from_the_right():
   assert int(defining_BL.sum()) == 5
 
 
+def test_use_value_targets_give_each_use_its_current_value():
+  batch = _batch()
+  # After iteration 0 only the leaves (x_7 = 20, x_4 = 2) have values.
+  state_BLF, _ = recurrence.teacher_forced_pair(
+      batch["inputs_BLF"], batch["targets_BLF"], batch["node_depth_BL"], jnp.array([1]))
+  targets_BL, use_BL = losses.use_value_targets(state_BLF, VOCAB)
+  rows = np.where(np.asarray(use_BL[0]))[0]
+  names = np.asarray(state_BLF[0, rows, vocab_lib.VARIABLE]).tolist()
+  assert names == [7, 4, 3, 3, 7, 4]  # Uses, in order; right-hand sides excluded.
+  empty = VOCAB.value_empty
+  assert np.asarray(targets_BL[0, rows]).tolist() == [20, 2, empty, empty, 20, 2]
+  # Once x_3 is computed (= 22), its uses see the value.
+  state_BLF, _ = recurrence.teacher_forced_pair(
+      batch["inputs_BLF"], batch["targets_BLF"], batch["node_depth_BL"], jnp.array([2]))
+  targets_BL, _ = losses.use_value_targets(state_BLF, VOCAB)
+  assert np.asarray(targets_BL[0, rows]).tolist() == [20, 2, 22, 22, 20, 2]
+
+
 def test_weighted_loss_ignores_padding_and_faithful_does_not():
   short, long = _batch(pad_to=32), _batch(pad_to=64)
   t_B = jnp.array([1])

@@ -131,13 +131,15 @@ def test_fixed_dataset_mode_cycles_a_fixed_pool():
 def test_operand_supervision_trains_the_operand_heads():
   config = _tiny(discrete_ec_config, **{"model.operand_heads_layer": 0,
                                         "train.operand_loss_weight": 1.0,
-                                        "train.operand_value_loss_weight": 1.0})
+                                        "train.operand_value_loss_weight": 1.0,
+                                        "train.use_value_loss_weight": 1.0})
   model = factory.build_model(config, nnx.Rngs(config.seed))
   before = nnx.state(model, nnx.Param)
   state, metrics = _one_step(config, train_step_lib.make_mesh(1))
   assert bool(metrics["finite"])
   assert 0.0 <= float(metrics["operand_name_accuracy"]) <= 1.0
-  for heads in ("operand_heads", "operand_value_heads"):
+  assert 0.0 <= float(metrics["use_value_accuracy"]) <= 1.0
+  for heads in ("operand_heads", "operand_value_heads", "use_value_head"):
     old = jax.tree.leaves(before[heads])
     new = jax.tree.leaves(state.params[heads])
     assert all(not np.allclose(a, b) for a, b in zip(old, new)), heads

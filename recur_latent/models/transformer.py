@@ -192,6 +192,10 @@ class FactoredTransformer(nnx.Module):
     self.operand_value_heads = nnx.data(None) if self.operand_layer < 0 else nnx.List([
         nnx.Linear(self.d_model, vocab.modulus + 2, dtype=self.dtype, rngs=rngs)
         for _ in range(vocab_lib.MAX_OPERANDS)])
+    # ... and a head that reads, at every use of a variable, that variable's
+    # current value off the same tapped layer (reference resolution at the use site).
+    self.use_value_head = nnx.data(None) if self.operand_layer < 0 else nnx.Linear(
+        self.d_model, vocab.modulus + 2, dtype=self.dtype, rngs=rngs)
 
   def embed(self, tokens_BLF: jax.Array) -> jax.Array:
     """Sum of the four factor embeddings: x_BLD (float32)."""
@@ -225,18 +229,24 @@ class FactoredTransformer(nnx.Module):
     return self.readout(h_BLD), intermediates
 
   def forward_with_operand_logits(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None):
-    """(logits, operand-name logits, operand-value logits) of one pass.
+    """(logits, aux) of one pass, aux holding the training aids' logits:
 
-    The operand outputs are tuples of 3 arrays [B, L, V] (V = names + 1, or
-    values + 2), one per operand slot: slot s is the (s+1)-th operand counted
-    from the right of the equation a defining token closes. Names are read
-    after layer `operand_heads_layer`, values off the final hidden state.
+      operand_names   3 arrays [B, L, names + 1], one per operand slot: slot s
+                      is the (s+1)-th operand counted from the right of the
+                      equation a defining token closes; read after layer
+                      `operand_heads_layer`.
+      operand_values  3 arrays [B, L, values + 2]: those operands' values, read
+                      off the final hidden state.
+      use_values      [B, L, values + 2]: at each use of a variable, its current
+                      value; read after layer `operand_heads_layer`.
     """
     if self.operand_heads is None:
       raise ValueError("this model has no operand heads (model.operand_heads_layer = -1)")
     h_BLD, _, layers = self.transformer.run(self.embed(tokens_BLF), dropout_key=dropout_key,
                                             tap_after=self.operand_layer)
     tap_BLD = layers[self.operand_layer]["resid_post_BLD"]
-    name_logits = tuple(head(tap_BLD).astype(jnp.float32) for head in self.operand_heads)
-    value_logits = tuple(head(h_BLD).astype(jnp.float32) for head in self.operand_value_heads)
-    return self.readout(h_BLD), name_logits, value_logits
+    f32 = jnp.float32
+    aux = {"operand_names": tuple(head(tap_BLD).astype(f32) for head in self.operand_heads),
+           "operand_values": tuple(head(h_BLD).astype(f32) for head in self.operand_value_heads),
+           "use_values": self.use_value_head(tap_BLD).astype(f32)}
+    return self.readout(h_BLD), aux

@@ -80,14 +80,15 @@ def check_config(config, *, num_devices=1):
   _require(t.operand_value_loss_weight >= 0, "train.operand_value_loss_weight", "must be >= 0")
   _require(t.operand_value_loss_weight == 0 or t.operand_loss_weight > 0,
            "train.operand_value_loss_weight", "needs train.operand_loss_weight > 0")
-  _require(t.operand_loss_weight == 0 or 0 <= m.operand_heads_layer < m.num_layers,
-           "model.operand_heads_layer",
-           f"the operand loss needs operand heads after one of the {m.num_layers} layers, "
-           f"got {m.operand_heads_layer}")
-  _require(t.operand_loss_weight == 0 or (config.method in ("discrete", "discrete_ec")
-                                          and not t.rollout),
-           "train.operand_loss_weight",
-           "the operand loss applies to teacher-forced discrete training")
+  _require(t.use_value_loss_weight >= 0, "train.use_value_loss_weight", "must be >= 0")
+  for field in ("operand_loss_weight", "use_value_loss_weight"):
+    if t[field] == 0:
+      continue
+    _require(0 <= m.operand_heads_layer < m.num_layers, "model.operand_heads_layer",
+             f"train.{field} needs auxiliary heads after one of the {m.num_layers} layers, "
+             f"got {m.operand_heads_layer}")
+    _require(config.method in ("discrete", "discrete_ec") and not t.rollout, f"train.{field}",
+             "the auxiliary operand losses apply to teacher-forced discrete training")
   _require(t.max_train_seconds >= 0, "train.max_train_seconds", "must be >= 0")
   _require(t.log_every >= 1, "train.log_every", f"must be >= 1, got {t.log_every}")
   _require(not (config.method == "cot" and t.rollout), "train.rollout",

@@ -83,12 +83,9 @@ def next_token_loss(logits_BLV, tokens_BL, loss_mask_BL):
   return loss, metrics
 
 
-def operand_value_targets(tokens_BLF, operand_names_BLS, defining_BL, vocab):
-  """The value each operand currently has in `tokens_BLF` (EMPTY if not yet computed).
-
-  A name's value is read at its defining token (defining_BL, as returned by
-  recurrence.operand_names); slots without an operand get value_na.
-  """
+def _value_table(tokens_BLF, defining_BL, vocab):
+  """[B, names + 1]: each variable's value at its defining token (EMPTY if none
+  there yet); the spare column var_na holds value_na."""
   names_BL = tokens_BLF[..., vocab_lib.VARIABLE]
   values_BL = tokens_BLF[..., vocab_lib.VALUE]
   batch = tokens_BLF.shape[0]
@@ -96,9 +93,45 @@ def operand_value_targets(tokens_BLF, operand_names_BLS, defining_BL, vocab):
   slot_BL = jnp.where(defining_BL, names_BL, vocab.var_na)
   table_BV = jnp.full((batch, vocab.num_names + 1), vocab.value_empty, jnp.int32)
   table_BV = table_BV.at[jnp.arange(batch)[:, None], slot_BL].set(values_BL)
-  table_BV = table_BV.at[:, vocab.var_na].set(vocab.value_na)
+  return table_BV.at[:, vocab.var_na].set(vocab.value_na)
+
+
+def operand_value_targets(tokens_BLF, operand_names_BLS, defining_BL, vocab):
+  """The value each operand currently has in `tokens_BLF` (EMPTY if not yet computed).
+
+  A name's value is read at its defining token (defining_BL, as returned by
+  recurrence.operand_names); slots without an operand get value_na.
+  """
+  table_BV = _value_table(tokens_BLF, defining_BL, vocab)
+  batch = tokens_BLF.shape[0]
   return jnp.take_along_axis(
       table_BV, operand_names_BLS.reshape(batch, -1), axis=1).reshape(operand_names_BLS.shape)
+
+
+def use_value_targets(tokens_BLF, vocab):
+  """(targets [B, L], mask [B, L]): at every use of a variable (a VAR token that
+  is not a right-hand side), the value that variable currently has where it is
+  defined (EMPTY if not yet computed). The mask marks those use tokens.
+  """
+  defining_BL = recurrence.rhs_mask(tokens_BLF)
+  use_BL = (tokens_BLF[..., vocab_lib.SYNTAX] == vocab_lib.VAR_TOKEN) & ~defining_BL
+  table_BV = _value_table(tokens_BLF, defining_BL, vocab)
+  names_BL = jnp.where(use_BL, tokens_BLF[..., vocab_lib.VARIABLE], vocab.var_na)
+  return jnp.take_along_axis(table_BV, names_BL, axis=1), use_BL
+
+
+def use_value_loss(use_value_logits_BLV, tokens_BLF, vocab):
+  """Cross-entropy of the use-site value head, averaged over use tokens.
+
+  Returns (loss, accuracy over use tokens whose variable already has a value).
+  """
+  targets_BL, use_BL = use_value_targets(tokens_BLF, vocab)
+  weight_BL = use_BL.astype(jnp.float32)
+  ce_BL = optax.softmax_cross_entropy_with_integer_labels(use_value_logits_BLV, targets_BL)
+  loss = (ce_BL * weight_BL).sum() / jnp.maximum(weight_BL.sum(), 1.0)
+  known_BL = use_BL & (targets_BL != vocab.value_empty)
+  right_BL = (jnp.argmax(use_value_logits_BLV, -1) == targets_BL) & known_BL
+  return loss, right_BL.sum() / jnp.maximum(known_BL.sum(), 1)
 
 
 def _slot_loss(logits_per_slot, targets_BLS, weight_BL):

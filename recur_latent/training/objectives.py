@@ -67,22 +67,27 @@ def discrete_teacher_forced_loss(model, batch, key, config):
   data_key, dropout_key = jax.random.split(key)
   ex = teacher_forced_examples(batch, data_key, config)
   drop_key = _dropout_key(config.model, dropout_key)
-  supervise_operands = config.train.operand_loss_weight > 0
-  if supervise_operands:
-    logits, name_logits, value_logits = model.forward_with_operand_logits(
-        ex["inputs_BLF"], dropout_key=drop_key)
+  train_cfg = config.train
+  use_aux_heads = train_cfg.operand_loss_weight > 0 or train_cfg.use_value_loss_weight > 0
+  if use_aux_heads:
+    logits, aux_logits = model.forward_with_operand_logits(ex["inputs_BLF"], dropout_key=drop_key)
   else:
     logits = model(ex["inputs_BLF"], dropout_key=drop_key)
   loss, metrics = _state_loss(logits, ex["targets_BLF"], ex["node_depth_BL"], ex["t_B"],
-                              config.train)
-  if supervise_operands:
-    # Operand targets come from the clean state: a corrupted input must not
-    # teach the model that an operand has the corrupted value.
+                              train_cfg)
+  # Auxiliary targets come from the clean state: a corrupted input must not
+  # teach the model that an operand has the corrupted value.
+  if train_cfg.operand_loss_weight > 0:
     name_loss, value_loss, aux_metrics = losses.operand_loss(
-        name_logits, value_logits, ex["clean_inputs_BLF"], model.vocab)
+        aux_logits["operand_names"], aux_logits["operand_values"], ex["clean_inputs_BLF"],
+        model.vocab)
     metrics.update(aux_metrics)
-    loss = (loss + config.train.operand_loss_weight * name_loss
-            + config.train.operand_value_loss_weight * value_loss)
+    loss = (loss + train_cfg.operand_loss_weight * name_loss
+            + train_cfg.operand_value_loss_weight * value_loss)
+  if train_cfg.use_value_loss_weight > 0:
+    use_loss, metrics["use_value_accuracy"] = losses.use_value_loss(
+        aux_logits["use_values"], ex["clean_inputs_BLF"], model.vocab)
+    loss = loss + train_cfg.use_value_loss_weight * use_loss
   predicted = jnp.argmax(logits[vocab_lib.VALUE], -1)
   corrupted = ex["corrupted_BL"]
   fixed = (predicted == ex["targets_BLF"][..., vocab_lib.VALUE]) & corrupted
