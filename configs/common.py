@@ -99,13 +99,17 @@ def apply_variant(c, variant):
   size=tiny: the smallest config that exercises every code path (tests).
   recipe=paper: the paper's training recipe (batch 32, constant lr 1e-3,
     fp32, faithful loss, all iterations folded, 50k fixed graphs, 156k steps).
+  recipe=fast: the recipe that left the plateau on the H200
+    (results/h200_use_value/): use-site value supervision after layer 1,
+    constant lr 2e-3, N = 8..32 mixed in 4 chunks, no dropout. Follow it by
+    a cosine decay from its best checkpoint (results/commands/gpu_two_phase.sh).
   """
   variant = dict(variant)
   size = variant.pop("size", "")
   recipe = variant.pop("recipe", "")
   if variant:
     raise ValueError(f"unknown config variant keys {sorted(variant)}; "
-                     "expected size=small|tiny, recipe=paper")
+                     "expected size=small|tiny, recipe=paper|fast")
   if size == "small":
     c.model.d_model, c.model.num_heads = 128, 4
     c.model.num_layers = min(c.model.num_layers, 4)
@@ -153,6 +157,15 @@ def apply_variant(c, variant):
     c.train.num_steps = 156_250  # 100 epochs over 50k graphs at batch 32.
     c.data.fixed_dataset_size = 50_000
     c.model.dtype = "float32"
+  elif recipe == "fast":
+    c.model.operand_heads_layer = 0
+    c.train.use_value_loss_weight = 1.0
+    c.train.learning_rate = 2e-3
+    c.train.schedule = "constant"
+    c.model.dropout = 0.0
+    c.data.train_min_nodes = min(c.data.train_min_nodes, 8)
+    c.data.size_chunks = 4
+    c.eval.batch_size = min(c.eval.batch_size, 64)  # Validation rollouts at N = 128 stay small.
   elif recipe:
-    raise ValueError(f"unknown recipe variant {recipe!r}; expected paper")
+    raise ValueError(f"unknown recipe variant {recipe!r}; expected paper or fast")
   return c

@@ -173,3 +173,22 @@ def test_evaluate_reports_percent_fully_solved_per_size(bundle):
   assert all(0.0 <= s <= 100.0 for s in scores.values())
   with pytest.raises(ValueError, match="exceed the model's 48 variable names"):
     api.evaluate(bundle, sizes=(64,), num_graphs=1)
+
+
+def test_the_shipped_model_solves_typed_problems_with_no_oracle():
+  """The model in recur_latent/assets/default (trained on the H200) really solves."""
+  assert "default" in api.shipped_models()
+  shipped = api.load()
+  assert shipped.metadata["method"] == "discrete_ec"
+  texts = [
+      "20 = x_7 ; 2 = x_42 ; x_7 + x_42 = x_23 ; x_23 = x_5 ; x_5 + x_7 + x_23 = x_100",
+      # Depth 4, names far apart in the pool, a three-operand sum of earlier sums.
+      "5 = x_0 ; 17 = x_127 ; 9 = x_64 ; x_0 + x_127 = x_3 ; x_3 + x_64 = x_90 ; "
+      "x_90 = x_11 ; x_11 + x_3 + x_0 = x_50",
+  ]
+  outs = api.solve_many(shipped, texts)
+  for text, out in zip(texts, outs):
+    problem = text_lib.parse(text, num_names=shipped.config.data.num_names)
+    values, _ = problems_lib.solve(problem)
+    assert out["values"] == values, text
+    assert out["solved"]

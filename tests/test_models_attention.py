@@ -6,6 +6,7 @@ import pytest
 from flax import nnx
 
 from recur_latent.data import vocab as V
+from recur_latent.models import attention
 from recur_latent.models import baselines
 from recur_latent.models import positions
 from recur_latent.models import transformer
@@ -179,3 +180,78 @@ def test_kv_cache_decoding_equals_full_recomputation(position, dtype):
     np.testing.assert_allclose(prefill_logits[b, prompt_length[b] - 1], full[b, prompt_length[b] - 1], **tol)
   for step, logits in enumerate(step_logits):
     np.testing.assert_allclose(logits, full[jnp.arange(2), prompt_length + step], **tol)
+
+
+def _gathered_terms(c2p_BHQR, p2c_BHRS, window):
+  """The plain formulation: take_along_axis at the aligned buckets (scatter-add backward)."""
+  pos_1L = jnp.arange(c2p_BHQR.shape[-2])[None, :]
+  buckets_11QS = positions.relative_buckets(pos_1L, pos_1L, window)[:, None]
+  return (jnp.take_along_axis(c2p_BHQR, buckets_11QS, axis=-1)
+          + jnp.take_along_axis(p2c_BHRS, buckets_11QS, axis=-2))
+
+
+@pytest.mark.parametrize("length,window", [(1, 1), (1, 4), (1, 0), (6, 0), (7, 1), (9, 2), (9, 3),
+                                           (12, 5), (6, 6), (5, 6), (4, 9), (16, 15)])
+def test_relative_terms_match_gathers_and_their_gradients(length, window):
+  keys = jax.random.split(jax.random.key(length * 100 + window), 3)
+  c2p = jax.random.normal(keys[0], (2, 3, length, window + 1), jnp.float32)
+  p2c = jax.random.normal(keys[1], (2, 3, window + 1, length), jnp.float32)
+  # A dense cotangent: the gradients must agree for any dS, not only causal-masked ones.
+  d_scores = jax.random.normal(keys[2], (2, 3, length, length), jnp.float32)
+  fast = jax.jit(lambda c, p: jax.vjp(lambda c, p: positions.relative_terms(c, p, window), c, p))
+  plain = jax.jit(lambda c, p: jax.vjp(lambda c, p: _gathered_terms(c, p, window), c, p))
+  fast_out, fast_vjp = fast(c2p, p2c)
+  plain_out, plain_vjp = plain(c2p, p2c)
+  np.testing.assert_array_equal(fast_out, plain_out)
+  for fast_grad, plain_grad in zip(fast_vjp(d_scores), plain_vjp(d_scores)):
+    assert fast_grad.dtype == jnp.float32
+    np.testing.assert_allclose(fast_grad, plain_grad, rtol=1e-5, atol=1e-5)
+
+
+def test_relative_terms_backward_has_no_scatter():
+  c2p, p2c = jnp.ones((1, 2, 8, 4)), jnp.ones((1, 2, 4, 8))
+  loss = lambda f: lambda c, p: (f(c, p, 3) ** 2).sum()
+  fast = str(jax.make_jaxpr(jax.grad(loss(positions.relative_terms), argnums=(0, 1)))(c2p, p2c))
+  plain = str(jax.make_jaxpr(jax.grad(loss(_gathered_terms), argnums=(0, 1)))(c2p, p2c))
+  assert "scatter" in plain and "scatter" not in fast
+
+
+def test_aligned_relative_attention_equals_explicit_positions_with_gradients():
+  # positions_BQ=None takes relative_terms; explicit arange positions take the plain gathers.
+  window, length, d_model = 3, 10, 16
+  attn = attention.CausalSelfAttention(d_model, 4, position="relative", rel_window=window,
+                                       rngs=nnx.Rngs(11))
+  x = jax.random.normal(jax.random.key(13), (2, length, d_model), jnp.float32)
+  rel = jax.random.normal(jax.random.key(14), (window + 1, d_model), jnp.float32)
+  out_w = jax.random.normal(jax.random.key(15), (2, length, d_model), jnp.float32)
+  explicit = jnp.arange(length, dtype=jnp.int32)[None, :]
+
+  def loss(m, x, rel, pos):
+    y, _, _ = m(x, positions_BQ=pos, rel_RD=rel)
+    return (y * out_w).sum(), y
+
+  def grads(m, x, rel, pos):
+    return nnx.grad(loss, argnums=(0, 1, 2), has_aux=True)(m, x, rel, pos)
+
+  with jax.default_matmul_precision("highest"):
+    g_fast, y_fast = model_testing.jit_apply(attn, lambda m, x, r: grads(m, x, r, None), x, rel)
+    g_plain, y_plain = model_testing.jit_apply(attn, lambda m, x, r: grads(m, x, r, explicit), x, rel)
+  np.testing.assert_allclose(y_fast, y_plain, rtol=1e-5, atol=1e-6)
+  fast_leaves = jax.tree.leaves(g_fast)
+  plain_leaves = jax.tree.leaves(g_plain)
+  assert len(fast_leaves) == len(plain_leaves) == 12  # 10 parameters, x and rel.
+  for a, b in zip(fast_leaves, plain_leaves):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("explicit_positions", (False, True))
+def test_transformer_default_positions_train_without_scatter(explicit_positions):
+  # Transformer.run passes default positions down as None, so training takes the aligned path.
+  cfg = model_testing.model_config(position="relative", rel_window=3, num_layers=2)
+  body = transformer.Transformer(**transformer.transformer_kwargs(cfg), rngs=nnx.Rngs(16))
+  x = jax.random.normal(jax.random.key(17), (2, 6, cfg.d_model), jnp.float32)
+  pos = jnp.arange(6, dtype=jnp.int32)[None, :] if explicit_positions else None
+  grad_fn = nnx.grad(lambda m, x: m(x, positions_BL=pos, dropout_key=jax.random.key(0)).sum())
+  graphdef, state = nnx.split(body)
+  jaxpr = str(jax.make_jaxpr(lambda s, x: grad_fn(nnx.merge(graphdef, s), x))(state, x))
+  assert ("scatter" in jaxpr) == explicit_positions

@@ -79,6 +79,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     ("train.corrupt_candidates", "all", "config.train.corrupt_candidates"),
     ("eval.halting", ("never",), "config.eval.halting"),
     ("data.ops", ("add", "div"), "config.data.ops"),
+    ("train.use_value_loss_weight", 1.0, "config.model.operand_heads_layer"),
 ])
 def test_invalid_config_fails_naming_the_field(field, value, needle):
   config = _tiny()
@@ -86,6 +87,16 @@ def test_invalid_config_fails_naming_the_field(field, value, needle):
   config[section][name] = value
   with pytest.raises(config_checks.ConfigError, match=needle.replace(".", r"\.")):
     config_checks.check_config(config, num_devices=8)
+
+
+def test_fast_recipe_turns_on_use_site_supervision_and_passes_the_checks():
+  from configs import discrete_ec
+  config = discrete_ec.get_config("recipe=fast")
+  assert config.model.operand_heads_layer == 0 and config.train.use_value_loss_weight == 1.0
+  assert config.train.learning_rate == 2e-3 and config.data.train_min_nodes == 8
+  config_checks.check_config(config, num_devices=1)
+  with pytest.raises(ValueError, match="recipe"):
+    discrete_ec.get_config("recipe=faster")
 
 
 def test_unknown_method_fails_before_anything_is_built(tmp_path):

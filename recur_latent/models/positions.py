@@ -2,11 +2,14 @@
 
 Four options (`position` in the model config):
   'relative'  DeBERTa-style disentangled attention (see attention.py); this file
-              gives the distance buckets and the table shared by all layers.
+              gives the distance buckets, the table shared by all layers, and
+              `relative_terms`, the full-sequence gather with a scatter-free backward.
   'rope'      rotary embeddings applied to queries and keys.
   'absolute'  a learned [max_len, D] table added to the input of the body.
   'none'      no position information (causal masking alone orders tokens).
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -29,6 +32,85 @@ def relative_buckets(query_pos_BQ: jax.Array, key_pos_BS: jax.Array, window: int
   """
   distance_BQS = query_pos_BQ[:, :, None] - key_pos_BS[:, None, :]
   return jnp.clip(distance_BQS, 0, window).astype(jnp.int32)
+
+
+def relative_terms(c2p_BHQR: jax.Array, p2c_BHRS: jax.Array, window: int) -> jax.Array:
+  """c2p[i, r] + p2c[r, j] at r = clip(i - j, 0, window) for aligned positions: [B, H, Q, S].
+
+  Same values as gathering both tables at `relative_buckets(arange(L), arange(L),
+  window)`, for the full-sequence case (no cache) where query i and key j sit at
+  positions i and j, so Q == S. Only the backward differs: see `_aligned_terms_bwd`.
+  """
+  *lead_c, length, num_r = c2p_BHQR.shape
+  *lead_p, num_r_p, num_keys = p2c_BHRS.shape
+  if (lead_c, num_r, length) != (lead_p, num_r_p, num_keys) or num_r != window + 1:
+    raise ValueError(f"relative_terms needs c2p [..., L, {window + 1}] and p2c "
+                     f"[..., {window + 1}, L]; got {c2p_BHQR.shape} and {p2c_BHRS.shape}")
+  # One dtype in, one out, so the custom backward's cotangents match the primals;
+  # autodiff of the cast returns each table's gradient in its own dtype.
+  dtype = jnp.result_type(c2p_BHQR, p2c_BHRS)
+  return _aligned_terms(c2p_BHQR.astype(dtype), p2c_BHRS.astype(dtype), window)
+
+
+def _aligned_buckets(length: int, window: int) -> jax.Array:
+  pos_1L = jnp.arange(length, dtype=jnp.int32)[None, :]
+  return relative_buckets(pos_1L, pos_1L, window)[0]
+
+
+def _gather_terms(c2p_BHQR, p2c_BHRS, buckets_QS):
+  buckets_11QS = buckets_QS[None, None]
+  return (jnp.take_along_axis(c2p_BHQR, buckets_11QS, axis=-1)
+          + jnp.take_along_axis(p2c_BHRS, buckets_11QS, axis=-2))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _aligned_terms(c2p_BHQR, p2c_BHRS, window):
+  return _gather_terms(c2p_BHQR, p2c_BHRS, _aligned_buckets(c2p_BHQR.shape[-2], window))
+
+
+def _aligned_terms_fwd(c2p_BHQR, p2c_BHRS, window):
+  return _aligned_terms(c2p_BHQR, p2c_BHRS, window), None
+
+
+def _aligned_terms_bwd(window, _, d_BHQS):
+  """Gradients of both tables by gathers and masked sums, never a scatter.
+
+  Autodiff of take_along_axis scatter-adds dS into the tables, which on GPU
+  means atomics and dominated the train step (see attention.py). Here every
+  bucket is read out of dS instead. A distance 0 < r < W has exactly one key
+  per query (j = i - r) and one query per key (i = j + r): a diagonal of dS,
+  fetched with a gather. Buckets 0 (every j >= i) and W (every j <= i - W)
+  collect many entries: masked row sums for c2p, masked column sums for p2c.
+  """
+  length = d_BHQS.shape[-1]
+  buckets_QS = _aligned_buckets(length, window)
+  zero = jnp.zeros((), d_BHQS.dtype)
+  # Bucket 0 is clip of every distance <= 0; with W = 0 it is also bucket W (all pairs).
+  d0_BHQS = jnp.where(buckets_QS == 0, d_BHQS, zero)
+  c2p_edges, p2c_edges = [d0_BHQS.sum(-1, keepdims=True)], [d0_BHQS.sum(-2, keepdims=True)]
+  if window >= 1:
+    dw_BHQS = jnp.where(buckets_QS == window, d_BHQS, zero)
+    c2p_edges.append(dw_BHQS.sum(-1, keepdims=True))
+    p2c_edges.append(dw_BHQS.sum(-2, keepdims=True))
+  if window < 2:
+    return jnp.concatenate(c2p_edges, -1), jnp.concatenate(p2c_edges, -2)
+
+  # Distances 1..W-1: m indexes r = m + 1; out-of-range partners (i - r < 0 for
+  # c2p, j + r >= L for p2c) are clipped for the gather and zeroed after it.
+  pos_L1 = jnp.arange(length, dtype=jnp.int32)[:, None]
+  dist_1M = jnp.arange(1, window, dtype=jnp.int32)[None, :]
+  key_QM = pos_L1 - dist_1M                       # j = i - r
+  c2p_mid_BHQM = jnp.take_along_axis(d_BHQS, jnp.clip(key_QM, 0, length - 1)[None, None], axis=-1)
+  c2p_mid_BHQM = jnp.where(key_QM >= 0, c2p_mid_BHQM, zero)
+  query_MS = (pos_L1 + dist_1M).T                 # i = j + r
+  p2c_mid_BHMS = jnp.take_along_axis(d_BHQS, jnp.clip(query_MS, 0, length - 1)[None, None], axis=-2)
+  p2c_mid_BHMS = jnp.where(query_MS < length, p2c_mid_BHMS, zero)
+  d_c2p_BHQR = jnp.concatenate([c2p_edges[0], c2p_mid_BHQM, c2p_edges[1]], -1)
+  d_p2c_BHRS = jnp.concatenate([p2c_edges[0], p2c_mid_BHMS, p2c_edges[1]], -2)
+  return d_c2p_BHQR, d_p2c_BHRS
+
+
+_aligned_terms.defvjp(_aligned_terms_fwd, _aligned_terms_bwd)
 
 
 class RelativeTable(nnx.Module):

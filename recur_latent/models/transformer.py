@@ -130,7 +130,8 @@ class Transformer(nnx.Module):
 
     Args:
       x_BLD: input vectors (embeddings or a fed-back state).
-      positions_BL: int positions [B, L] or [1, L]; default arange(L).
+      positions_BL: int positions [B, L] or [1, L]; default arange(L), which is
+        passed down as None so relative attention can use its aligned path.
       dropout_key: None = no dropout.
       caches: per-layer KV caches (see `init_cache`) to write into and attend over.
       collect: gather the intermediates listed in the module docstring.
@@ -138,12 +139,11 @@ class Transformer(nnx.Module):
         layer's intermediates dict as `resid_post_BLD` even without `collect`.
     """
     length = x_BLD.shape[1]
-    if positions_BL is None:
-      if self.position == "absolute" and length > self.max_len:
-        raise ValueError(f"sequence length {length} exceeds the absolute-position max_len {self.max_len}")
-      positions_BL = jnp.arange(length, dtype=jnp.int32)[None, :]
     if self.pos_embedding is not None:
-      x_BLD = x_BLD + self.pos_embedding(positions_BL)
+      if positions_BL is None and length > self.max_len:
+        raise ValueError(f"sequence length {length} exceeds the absolute-position max_len {self.max_len}")
+      default_1L = jnp.arange(length, dtype=jnp.int32)[None, :]
+      x_BLD = x_BLD + self.pos_embedding(default_1L if positions_BL is None else positions_BL)
     rel_RD = self.rel_table() if self.rel_table is not None else None
     layer_keys = _split_key(dropout_key, len(self.layers))
     new_caches = [] if caches is not None else None
