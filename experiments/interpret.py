@@ -1,6 +1,6 @@
 """Mechanistic interpretability of a trained factored model (SPEC section 4).
 
-  python -m experiments.interpret --checkpoint=WORKDIR --output=DIR
+  python -m experiments.interpret --checkpoint=WORKDIR_OR_EXPORT_OR_NAME --output=DIR
 
 Loads the model, builds probe equations on solved training-distribution
 problems, and writes figures, report.md and results.npz to DIR. The logic
@@ -10,6 +10,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from recur_latent import api
 from recur_latent.data import graphs as graphs_lib
 from recur_latent.data import text as text_lib
 from recur_latent.data import tokenize as tokenize_lib
@@ -18,9 +19,9 @@ from recur_latent.interp import capture
 from recur_latent.interp import probes
 from recur_latent.interp import report
 from recur_latent.models import factory
-from recur_latent.training import checkpoints
 
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Training workdir to load the model from.",
+_CHECKPOINT = flags.DEFINE_string("checkpoint", None,
+                                  "Training workdir, exported model directory or shipped model name.",
                                   required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "Directory for figures and report.md.", required=True)
 _PROBLEMS = flags.DEFINE_string("problems", None,
@@ -39,7 +40,8 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seeds base problems and slot grids.")
 
 def main(argv):
   del argv
-  model, config = checkpoints.load_model(_CHECKPOINT.value)
+  bundle = api.load(_CHECKPOINT.value)
+  model, config = bundle.model, bundle.config
   if _FLOAT32.value:
     model = capture.float32_copy(model, config)
   vocab = factory.vocab_from_config(config)

@@ -104,8 +104,8 @@ def test_analysis_and_report_on_a_random_model(setup, tmp_path):
 def test_interpret_script_runs_with_a_loaded_model(setup, tmp_path, monkeypatch):
   config, model, _, _ = setup
   from experiments import interpret  # pylint: disable=g-import-not-at-top
-  from recur_latent.training import checkpoints  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(checkpoints, "load_model", lambda path: (model, config))
+  from recur_latent import api  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(api, "load", lambda path: api.Bundle(model, config))
   argv = ["interpret", "--checkpoint=unused", f"--output={tmp_path}", "--num_bases=2",
           "--num_nodes=10", "--max_depth=3", "--num_settings=2", "--batch_size=64",
           "--value_grid=false"]
