@@ -45,7 +45,7 @@ def base_config():
   m.rel_window = 64  # Relative distances are clipped to this window.
   m.max_len = 4096  # Longest sequence for absolute positions.
   m.dtype = "bfloat16"  # Compute dtype; parameters stay float32.
-  m.operand_heads_layer = -1  # >= 0: auxiliary operand-name heads read the residual after this layer.
+  m.operand_heads_layer = -1  # >= 0: the auxiliary heads (operand names, use-site values) read the residual after this layer.
   m.cot_vocab_size = 0  # Set from the data vocabulary for the chain-of-thought LM (0: derive).
 
   c.train = t = ml_collections.ConfigDict()

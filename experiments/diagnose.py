@@ -8,11 +8,11 @@ the model computes right when teacher-forced at each iteration.
 from absl import app
 from absl import flags
 
+from recur_latent import api
 from recur_latent.data import graphs as graphs_lib
 from recur_latent.evaluation import diagnosis
-from recur_latent.training import checkpoints
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training run to diagnose.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training run, exported model or shipped model name to diagnose.")
 _WHICH = flags.DEFINE_enum("which", "latest", ["best", "latest"], "Which checkpoint.")
 _NUM_NODES = flags.DEFINE_integer("num_nodes", 16, "Graph size N.")
 _NUM_GRAPHS = flags.DEFINE_integer("num_graphs", 512, "Graphs to score.")
@@ -23,7 +23,8 @@ flags.mark_flags_as_required(["workdir"])
 
 def main(argv):
   del argv
-  model, config = checkpoints.load_model(_WORKDIR.value, which=_WHICH.value)
+  bundle = api.load(_WORKDIR.value, which=_WHICH.value)
+  model, config = bundle.model, bundle.config
   graphs = graphs_lib.sample_graphs(
       (_SEED.value, _NUM_NODES.value), _NUM_GRAPHS.value, _NUM_NODES.value,
       num_leaves=config.data.num_leaves, max_depth=_MAX_DEPTH.value or None,
