@@ -46,6 +46,8 @@ def base_config():
   m.max_len = 4096  # Longest sequence for absolute positions.
   m.dtype = "bfloat16"  # Compute dtype; parameters stay float32.
   m.operand_heads_layer = -1  # >= 0: the auxiliary heads (operand names, use-site values) read the residual after this layer.
+  m.pair_heads_layer = -1  # >= 0: the pair-value head (first two operands combined, at the second) reads the residual after this layer.
+  m.value_init = "normal"  # normal | fourier: value embeddings and value readout start as waves over Z_p.
   m.cot_vocab_size = 0  # Set from the data vocabulary for the chain-of-thought LM (0: derive).
 
   c.train = t = ml_collections.ConfigDict()
@@ -53,8 +55,10 @@ def base_config():
   t.num_steps = 20_000  # Optimizer steps.
   t.learning_rate = 1e-3  # Peak learning rate.
   t.warmup_steps = 500  # Linear warmup steps.
-  t.schedule = "cosine"  # cosine | constant (after warmup).
+  t.schedule = "cosine"  # cosine | constant | triggered (after warmup; training/optimizer.py).
   t.end_lr_fraction = 0.05  # Cosine decays to this fraction of the peak.
+  t.decay_trigger = 0.5  # triggered: the decay starts once mean OOD validation reaches this.
+  t.decay_steps = 2000  # triggered: length of the cosine decay that then follows.
   t.weight_decay = 0.01  # AdamW decoupled weight decay.
   t.b1 = 0.9  # Adam beta1.
   t.b2 = 0.98  # Adam beta2.
@@ -65,6 +69,7 @@ def base_config():
   t.operand_loss_weight = 0.0  # Weight of the operand-name loss (needs model.operand_heads_layer >= 0).
   t.operand_value_loss_weight = 0.0  # Weight of the operand-value loss (with the name loss on).
   t.use_value_loss_weight = 0.0  # Weight of the use-site value loss: each operand token's current value (needs model.operand_heads_layer >= 0).
+  t.pair_value_loss_weight = 0.0  # Weight of the pair-value loss at second operands (needs model.pair_heads_layer >= 0).
   t.iterations = "sample"  # Teacher forcing: 'sample' one iteration per graph | 'all' iterations.
   t.train_iters = 7  # Iterations unrolled (rollout modes) / folded ('all'); paper: max_depth + 1.
   t.rollout = False  # Discrete: train on own rollouts with straight-through instead of teacher forcing.

@@ -22,6 +22,9 @@ _STEPS = flags.DEFINE_integer("steps", 20, "Timed train steps.")
 _PEAK = flags.DEFINE_float("peak_tflops", 790.0, "Dense bf16 peak for MFU (H200 measured).")
 _EVAL_SIZES = flags.DEFINE_list("eval_sizes", ["128"], "Graph sizes for the rollout timing.")
 _EVAL_GRAPHS = flags.DEFINE_integer("eval_graphs", 2048, "Graphs per rollout timing.")
+_HALTING = flags.DEFINE_list("halting", ["oracle"], "Halting rules of the rollout timing.")
+_EVAL_BATCH = flags.DEFINE_integer("eval_batch", 256, "Graphs per rollout batch.")
+_SKIP_TRAIN = flags.DEFINE_bool("skip_train_step", False, "Time the rollout only.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None,
                                   "Optional trained workdir for the rollout timing.")
 _OUTPUT = flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
@@ -31,10 +34,12 @@ flags.mark_flags_as_required(["config"])
 def main(argv):
   del argv
   config = _CONFIG.value
-  results = {"train_step": throughput.benchmark_train_step(
-      config, steps=_STEPS.value, peak_flops=_PEAK.value * 1e12)}
-  print(json.dumps(results["train_step"], indent=2))
-  _write(results)  # The train-step figures survive a failure further on.
+  results = {}
+  if not _SKIP_TRAIN.value:
+    results["train_step"] = throughput.benchmark_train_step(
+        config, steps=_STEPS.value, peak_flops=_PEAK.value * 1e12)
+    print(json.dumps(results["train_step"], indent=2))
+    _write(results)  # The train-step figures survive a failure further on.
   if config.method in ("continuous", "discrete", "discrete_ec"):
     if _CHECKPOINT.value:
       model, config = checkpoints.load_model(_CHECKPOINT.value)
@@ -42,10 +47,10 @@ def main(argv):
       model = factory.build_model(config, nnx.Rngs(0))
     results["rollout"] = [
         throughput.benchmark_rollout(
-            model, num_nodes=int(n), num_graphs=_EVAL_GRAPHS.value,
+            model, num_nodes=int(n), num_graphs=_EVAL_GRAPHS.value, halting=halting,
             max_iters=config.eval.max_iters, num_names=config.data.num_names,
-            modulus=config.data.modulus, batch_size=min(_EVAL_GRAPHS.value, 256))
-        for n in _EVAL_SIZES.value]
+            modulus=config.data.modulus, batch_size=min(_EVAL_GRAPHS.value, _EVAL_BATCH.value))
+        for n in _EVAL_SIZES.value for halting in _HALTING.value]
     for r in results["rollout"]:
       print(json.dumps(r))
   _write(results)

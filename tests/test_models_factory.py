@@ -107,3 +107,22 @@ def test_greedy_decode_matches_full_recomputation_and_stops_at_eos(position):
     np.testing.assert_array_equal(out["tokens_BT"][b], expected)
     assert int(out["length_B"][b]) == length
     assert bool(out["finished_B"][b]) == bool(hits.size)
+
+
+def test_fourier_value_init_makes_value_embeddings_waves_over_z_p():
+  from configs import discrete_ec
+  config = discrete_ec.get_config("size=tiny")
+  config.model.value_init = "fourier"
+  model = factory.build_model(config, nnx.Rngs(0))
+  p = config.data.modulus
+  table_VD = np.asarray(model.embeddings[V.VALUE].embedding[...])[:p]
+  # Rows are circulant: the similarity of values a and b depends only on (a - b) mod p.
+  gram_VV = table_VD @ table_VD.T
+  for shift in (1, 5):
+    diagonal = [gram_VV[a, (a + shift) % p] for a in range(p)]
+    np.testing.assert_allclose(diagonal, diagonal[0], rtol=1e-4, atol=1e-4)
+  # With every frequency 1..p//2, each row is orthogonal to all but its own wave mean.
+  assert gram_VV[0, 0] > 2 * abs(gram_VV[0, 1])
+  head_DV = np.asarray(model.heads[V.VALUE].kernel[...])[:, :p]
+  np.testing.assert_allclose(head_DV.T @ head_DV / np.abs(head_DV.T @ head_DV).max(),
+                             gram_VV / np.abs(gram_VV).max(), atol=1e-4)

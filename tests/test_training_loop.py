@@ -53,7 +53,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
   def exploding_schedule(train_cfg):
     base = real_schedule(train_cfg)
     # From the 4th update on the step is infinite: the update turns non-finite.
-    return lambda count: jnp.where(count < 3, base(count), jnp.inf)
+    return lambda count, decay_start=-1: jnp.where(count < 3, base(count, decay_start), jnp.inf)
 
   monkeypatch.setattr(optimizer_lib, "learning_rate_schedule", exploding_schedule)
   with pytest.raises(loop.NonFiniteLossError, match=r"at step 4"):
@@ -153,3 +153,39 @@ def test_sigterm_saves_and_exits_cleanly_then_resumes(tmp_path):
   summary_steps = saved
   resumed = loop.train(_tiny(num_steps=latest + 1), workdir, log_to_console=False)
   assert resumed["start_step"] == latest > summary_steps
+
+
+def test_triggered_schedule_holds_the_peak_until_the_trigger_then_decays():
+  config = _tiny(schedule="triggered", learning_rate=1e-3, warmup_steps=10, decay_steps=100,
+                 end_lr_fraction=0.1)
+  lr = optimizer_lib.learning_rate_schedule(config.train)
+  assert float(lr(0)) == pytest.approx(1e-4)  # Warmup starts at peak / warmup.
+  assert float(lr(500)) == pytest.approx(1e-3)  # Not triggered: the peak, however late.
+  assert float(lr(500, 400)) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi))))
+  assert float(lr(450, 400)) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
+  assert float(lr(399, 400)) == pytest.approx(1e-3)
+
+
+def test_validation_reaching_the_trigger_starts_the_decay_in_the_run(tmp_path):
+  calls = []
+
+  def fake_validation(model, cfg):
+    calls.append(len(calls))
+    return {12: 0.9 if len(calls) >= 2 else 0.1}  # Reaches the trigger at the 2nd validation.
+
+  config = _tiny(num_steps=8, schedule="triggered", eval_every=2, decay_trigger=0.5,
+                 decay_steps=4, warmup_steps=0, end_lr_fraction=0.0, learning_rate=1e-3)
+  workdir = str(tmp_path / "triggered")
+  loop.train(config, workdir, validate_fn=fake_validation, log_to_console=False)
+  lrs = {r["step"]: r["learning_rate"] for r in metrics_writer.read_metrics(workdir)
+         if "learning_rate" in r}
+  # Steps 1..4 at the peak; validation after step 4 triggers; step 5 is update 4 = decay start.
+  assert [round(lrs[s] / 1e-3, 4) for s in range(1, 9)] == [1, 1, 1, 1, 1, 0.8536, 0.5, 0.1464]
+  model, _ = checkpoints.load_model(workdir, which="latest")
+  ckpt = checkpoints.Checkpointer(workdir)
+  from recur_latent.models import factory
+  from flax import nnx
+  from recur_latent.training import train_step as train_step_lib
+  _, _, like = train_step_lib.init_state(factory.build_model(config, nnx.Rngs(0)), config.train)
+  assert int(ckpt.restore(like).decay_start) == 4  # Resuming keeps the decay where it was.
+  ckpt.close()

@@ -136,3 +136,33 @@ def test_operand_values_are_read_at_definitions_and_empty_until_computed():
               [empty, na, na],   # x_3 = x_9: x_3 not computed yet
               [2, 20, empty]]    # x_3 + x_7 + x_4 = x_1
   np.testing.assert_array_equal(np.asarray(values_BLS[0, rows]), expected)
+
+
+def test_pair_value_targets_combine_the_first_two_operands_at_the_second():
+  problem = text.parse("20 = x_7 ; 2 = x_4 ; x_7 * x_4 = x_3 ; x_3 - x_7 + x_4 = x_1 ; x_3 = x_9",
+                       num_names=VOCAB.num_names)
+  batch = {k: jnp.asarray(v) for k, v in tokenize.tokenize_problems([problem], VOCAB, pad_to=32).items()}
+  empty = VOCAB.value_empty
+  for t, expected in ((1, [20 * 2 % 23, empty]),              # x_3 not computed yet
+                      (2, [20 * 2 % 23, (17 - 20) % 23])):    # x_3 = 40 mod 23 = 17
+    state_BLF, _ = recurrence.teacher_forced_pair(
+        batch["inputs_BLF"], batch["targets_BLF"], batch["node_depth_BL"], jnp.array([t]))
+    targets_BL, second_BL = losses.pair_value_targets(state_BLF, VOCAB)
+    rows = np.where(np.asarray(second_BL[0]))[0]
+    # The second operands: x_4 in `x_7 * x_4`, x_7 in `x_3 - x_7 + x_4`; not the third operand x_4.
+    assert np.asarray(state_BLF[0, rows, vocab_lib.VARIABLE]).tolist() == [4, 7]
+    assert np.asarray(targets_BL[0, rows]).tolist() == expected
+
+
+def test_pair_value_loss_is_low_for_right_logits_and_high_for_wrong_ones():
+  batch = _batch()
+  state_BLF, _ = recurrence.teacher_forced_pair(
+      batch["inputs_BLF"], batch["targets_BLF"], batch["node_depth_BL"], jnp.array([3]))
+  targets_BL, mask_BL = losses.pair_value_targets(state_BLF, VOCAB)
+  right = 20.0 * jax.nn.one_hot(targets_BL, VOCAB.modulus + 2)
+  wrong = 20.0 * jax.nn.one_hot((targets_BL + 1) % (VOCAB.modulus + 2), VOCAB.modulus + 2)
+  loss_right, acc_right = losses.pair_value_loss(right, state_BLF, VOCAB)
+  loss_wrong, acc_wrong = losses.pair_value_loss(wrong, state_BLF, VOCAB)
+  assert int(mask_BL.sum()) == 2  # `x_7 + x_4` and `x_3 + x_7 + x_4`.
+  assert float(loss_right) < 1e-3 < 10.0 < float(loss_wrong)
+  assert float(acc_right) == 1.0 and float(acc_wrong) == 0.0

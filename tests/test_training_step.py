@@ -143,3 +143,19 @@ def test_operand_supervision_trains_the_operand_heads():
     old = jax.tree.leaves(before[heads])
     new = jax.tree.leaves(state.params[heads])
     assert all(not np.allclose(a, b) for a, b in zip(old, new)), heads
+
+
+@pytest.mark.parametrize("method", ["feedforward", "e2e_recurrent", "continuous", "discrete_ec"])
+def test_training_aids_train_their_heads_in_every_method_that_has_them(method):
+  config = _tiny(CONFIGS[method], **{"model.operand_heads_layer": 0, "model.pair_heads_layer": 1,
+                                     "train.use_value_loss_weight": 1.0,
+                                     "train.pair_value_loss_weight": 1.0})
+  model = factory.build_model(config, nnx.Rngs(config.seed))
+  before = nnx.state(model, nnx.Param)
+  state, metrics = _one_step(config, train_step_lib.make_mesh(1))
+  assert bool(metrics["finite"])
+  assert 0.0 <= float(metrics["pair_value_accuracy"]) <= 1.0
+  for heads in ("use_value_head", "pair_value_head"):
+    old = jax.tree.leaves(before[heads])
+    new = jax.tree.leaves(state.params[heads])
+    assert all(not np.allclose(a, b) for a, b in zip(old, new)), heads

@@ -87,11 +87,21 @@ def validation_graphs(config, num_nodes: int, num_graphs: int) -> graphs_lib.Gra
                                   modulus=d.modulus, num_names=d.num_names, max_fan_in=d.max_fan_in)
 
 
-def _chunks(num_graphs: int, per_batch: int):
-  """(index array of a full batch, number of real graphs); the last batch repeats its final graph."""
+def _chunks(num_graphs: int, per_batch: int, order: np.ndarray | None = None):
+  """(index array of a full batch, number of real graphs); the last batch repeats its final graph.
+
+  `order` (a permutation of the graphs) groups them into batches in that order.
+  """
+  order = np.arange(num_graphs) if order is None else np.asarray(order)
   for start in range(0, num_graphs, per_batch):
-    index = np.minimum(np.arange(start, start + per_batch), num_graphs - 1)
+    index = order[np.minimum(np.arange(start, start + per_batch), num_graphs - 1)]
     yield index, min(per_batch, num_graphs - start)
+
+
+def depth_order(graph_depth_B: np.ndarray) -> np.ndarray:
+  """Graphs sorted by depth (stable): a rollout batch runs until its deepest graph halts,
+  so batching graphs of equal depth together wastes no iterations on the shallow ones."""
+  return np.argsort(np.asarray(graph_depth_B), kind="stable")
 
 
 def _pipelined(chunks, dispatch: Callable, collect: Callable, beat: Callable[[int], None] | None = None) -> None:
@@ -143,7 +153,8 @@ def _evaluate_factored(runner, batch, settings: EvalSettings, label: str, beat=N
     records.append(metrics.batch_records(np.asarray(out["tokens_BLF"])[:real], sub,
                                          iters_B=iters_B, solved_BT=solved_BT))
 
-  _pipelined(_chunks(num_graphs, per_batch), dispatch, collect, beat)
+  order = None if label == SINGLE_PASS_LABEL else depth_order(batch["graph_depth_B"])
+  _pipelined(_chunks(num_graphs, per_batch, order), dispatch, collect, beat)
   return metrics.concat_records(records)
 
 

@@ -28,11 +28,21 @@ class RecurrentTransformer(transformer_lib.FactoredTransformer):
     self.num_iters = num_iters
 
   def __call__(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None):
+    return self.forward_with_aux(tokens_BLF, dropout_key, with_aux=False)[0]
+
+  def forward_with_aux(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None,
+                       with_aux: bool = True):
+    """(logits of the final state, aux): the training aids read the first application,
+    the only one whose input is a token state (the input state)."""
     x_BLD = self.embed(tokens_BLF)
+    aux = None
     for t in range(self.num_iters):
       key = None if dropout_key is None else jax.random.fold_in(dropout_key, t)
-      x_BLD = self.body(x_BLD, dropout_key=key)
-    return self.readout(x_BLD)
+      if with_aux and t == 0:
+        x_BLD, aux = self.body_with_aux(x_BLD, dropout_key=key)
+      else:
+        x_BLD = self.body(x_BLD, dropout_key=key)
+    return self.readout(x_BLD), aux
 
 
 class CausalLM(nnx.Module):

@@ -40,6 +40,11 @@ def rhs_mask(inputs_BLF: jax.Array) -> jax.Array:
   return after_equals_BL & (syntax_BL == vocab_lib.VAR_TOKEN)
 
 
+def shift_right(x_BL: jax.Array, by: int, fill) -> jax.Array:
+  """x[:, i - by] at position i, `fill` before the start: what lies `by` tokens back."""
+  return jnp.pad(x_BL, ((0, 0), (by, 0)), constant_values=fill)[:, :x_BL.shape[1]]
+
+
 def operand_names(tokens_BLF, var_na):
   """(names [B, L, 3], defining mask): the operands of the equation each defining token closes.
 
@@ -52,18 +57,15 @@ def operand_names(tokens_BLF, var_na):
   names_BL = tokens_BLF[..., vocab_lib.VARIABLE]
   defining_BL = rhs_mask(tokens_BLF)
 
-  def shifted(x_BL, by, fill):  # x[:, i - by], `fill` before the start.
-    return jnp.pad(x_BL, ((0, 0), (by, 0)), constant_values=fill)[:, :x_BL.shape[1]]
-
   slots = []
   present_BL = defining_BL
   for s in range(vocab_lib.MAX_OPERANDS):
-    operand_syntax_BL = shifted(syntax_BL, 2 * s + 2, vocab_lib.PAD)
+    operand_syntax_BL = shift_right(syntax_BL, 2 * s + 2, vocab_lib.PAD)
     if s == 0:
       present_BL = present_BL & (operand_syntax_BL == vocab_lib.VAR_TOKEN)
     else:
-      present_BL = present_BL & (shifted(syntax_BL, 2 * s + 1, vocab_lib.PAD) == vocab_lib.OP_TOKEN)
-    slots.append(jnp.where(present_BL, shifted(names_BL, 2 * s + 2, var_na), var_na))
+      present_BL = present_BL & (shift_right(syntax_BL, 2 * s + 1, vocab_lib.PAD) == vocab_lib.OP_TOKEN)
+    slots.append(jnp.where(present_BL, shift_right(names_BL, 2 * s + 2, var_na), var_na))
   return jnp.stack(slots, axis=-1), defining_BL
 
 
@@ -149,10 +151,13 @@ def _initial_carry(model, inputs_BLF, halting, oracle_iters_B):
 
 
 def _iterate(model, carry, inputs_BLF, rhs_BL, *, halting, anchoring, max_iters,
-             oracle_iters_B, dropout_key, straight_through):
-  """One masked iteration of the whole batch: returns (new carry, logits)."""
+             oracle_iters_B, dropout_key, straight_through, with_aux=False):
+  """One masked iteration of the whole batch: returns (new carry, logits, aux logits or None)."""
   active_B = ~carry["halted_B"]
-  h_BLD = model.body(carry["x_BLD"], dropout_key=dropout_key)
+  if with_aux:
+    h_BLD, aux = model.body_with_aux(carry["x_BLD"], dropout_key=dropout_key)
+  else:
+    h_BLD, aux = model.body(carry["x_BLD"], dropout_key=dropout_key), None
   logits = model.readout(h_BLD)
   if anchoring == "continuous":
     new_tokens_BLF = decode(logits, inputs_BLF)
@@ -178,7 +183,7 @@ def _iterate(model, carry, inputs_BLF, rhs_BL, *, halting, anchoring, max_iters,
       x_BLD=jnp.where(active_B[:, None, None], next_x_BLD, carry["x_BLD"]),
       halted_B=carry["halted_B"] | (active_B & halt_B),
       iters_B=iters_B)
-  return new_carry, logits
+  return new_carry, logits, aux
 
 
 def _result(carry, solved_BT, targets_BLF, inputs_BLF):
@@ -221,7 +226,7 @@ def rollout_while(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iter
 
   def body(state):
     step, carry, solved_BT, _ = state
-    carry, _ = _iterate(model, carry, inputs_BLF, rhs_BL, halting=halting, anchoring=anchoring,
+    carry, _, _ = _iterate(model, carry, inputs_BLF, rhs_BL, halting=halting, anchoring=anchoring,
                         max_iters=max_iters, oracle_iters_B=oracle_iters_B, dropout_key=None,
                         straight_through=False)
     solved_B = (solved(carry["tokens_BLF"], targets_BLF, inputs_BLF) if targets_BLF is not None
@@ -238,7 +243,7 @@ def rollout_while(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iter
 
 def rollout_scan(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iters_B=None,
                  anchoring="discrete", targets_BLF=None, dropout_key=None, straight_through=False,
-                 return_trajectory=False):
+                 return_trajectory=False, with_aux=False):
   """The same rollout as `rollout_while` as a fixed-length masked `lax.scan` (differentiable).
 
   Extra args:
@@ -248,6 +253,8 @@ def rollout_scan(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iters
     return_trajectory: also return `logits` (tuple of 4 [T, B, L, V_f], every
       iteration's logits, computed for halted examples too; mask by iters_B) and
       `states_TBLF` (the masked state after each iteration).
+    with_aux: with return_trajectory, also return `aux`, every iteration's
+      training-aid logits (FactoredTransformer.body_with_aux), leading axis T.
   """
   _check(halting, anchoring, max_iters, oracle_iters_B)
   rhs_BL = rhs_mask(inputs_BLF)
@@ -255,16 +262,18 @@ def rollout_scan(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iters
 
   def step(carry, t):
     key = None if dropout_key is None else jax.random.fold_in(dropout_key, t)
-    carry, logits = _iterate(model, carry, inputs_BLF, rhs_BL, halting=halting,
-                             anchoring=anchoring, max_iters=max_iters,
-                             oracle_iters_B=oracle_iters_B, dropout_key=key,
-                             straight_through=straight_through)
+    carry, logits, aux = _iterate(model, carry, inputs_BLF, rhs_BL, halting=halting,
+                                  anchoring=anchoring, max_iters=max_iters,
+                                  oracle_iters_B=oracle_iters_B, dropout_key=key,
+                                  straight_through=straight_through, with_aux=with_aux)
     out = {}
     if targets_BLF is not None:
       out["solved_B"] = solved(carry["tokens_BLF"], targets_BLF, inputs_BLF)
     if return_trajectory:
       out["logits"] = logits
       out["states_BLF"] = carry["tokens_BLF"]
+      if with_aux:
+        out["aux"] = aux
     return carry, out
 
   carry, per_iter = lax.scan(step, carry, jnp.arange(max_iters))
@@ -273,4 +282,6 @@ def rollout_scan(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iters
   if return_trajectory:
     result["logits"] = per_iter["logits"]
     result["states_TBLF"] = per_iter["states_BLF"]
+    if with_aux:
+      result["aux"] = per_iter["aux"]
   return result

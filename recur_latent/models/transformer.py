@@ -135,9 +135,10 @@ class Transformer(nnx.Module):
       dropout_key: None = no dropout.
       caches: per-layer KV caches (see `init_cache`) to write into and attend over.
       collect: gather the intermediates listed in the module docstring.
-      tap_after: a layer index whose output residual is returned in that
+      tap_after: layer indices whose output residual is returned in that
         layer's intermediates dict as `resid_post_BLD` even without `collect`.
     """
+    taps = frozenset(tap_after or ())
     length = x_BLD.shape[1]
     if self.pos_embedding is not None:
       if positions_BL is None and length > self.max_len:
@@ -154,7 +155,7 @@ class Transformer(nnx.Module):
           cache=None if caches is None else caches[i], dropout_key=layer_keys[i], collect=collect)
       if caches is not None:
         new_caches.append(cache)
-      if i == tap_after:
+      if i in taps:
         aux = dict(aux, resid_post_BLD=x_BLD)
       intermediates.append(aux)
     return self.final_norm(x_BLD), new_caches, intermediates
@@ -179,23 +180,57 @@ class FactoredTransformer(nnx.Module):
     self.transformer = Transformer(**kwargs, rngs=rngs)
     self.heads = nnx.List([nnx.Linear(self.d_model, size, dtype=self.dtype, rngs=rngs)
                            for size in vocab.factor_sizes])
-    # Optional training aid: heads that read each operand's name (slots 1..3)
-    # off the residual stream after layer `operand_heads_layer` (-1: none).
+    # Optional training aids (inference never reads them), each a linear head
+    # on the residual stream after one layer (-1: none):
+    # after `operand_heads_layer`, each operand's name (slots 1..3) at a
+    # defining token, those operands' values off the final hidden state, and,
+    # at every use of a variable, that variable's current value (reference
+    # resolution at the use site) ...
+    num_layers = kwargs["num_layers"]
     self.operand_layer = int(getattr(model_cfg, "operand_heads_layer", -1))
-    if self.operand_layer >= kwargs["num_layers"]:
-      raise ValueError(f"operand_heads_layer={self.operand_layer} is not a layer of a "
-                       f"{kwargs['num_layers']}-layer model")
-    self.operand_heads = nnx.data(None) if self.operand_layer < 0 else nnx.List([
-        nnx.Linear(self.d_model, vocab.num_names + 1, dtype=self.dtype, rngs=rngs)
-        for _ in range(vocab_lib.MAX_OPERANDS)])
-    # ... and heads that read each operand's value off the final hidden state.
-    self.operand_value_heads = nnx.data(None) if self.operand_layer < 0 else nnx.List([
-        nnx.Linear(self.d_model, vocab.modulus + 2, dtype=self.dtype, rngs=rngs)
-        for _ in range(vocab_lib.MAX_OPERANDS)])
-    # ... and a head that reads, at every use of a variable, that variable's
-    # current value off the same tapped layer (reference resolution at the use site).
-    self.use_value_head = nnx.data(None) if self.operand_layer < 0 else nnx.Linear(
-        self.d_model, vocab.modulus + 2, dtype=self.dtype, rngs=rngs)
+    self.pair_layer = int(getattr(model_cfg, "pair_heads_layer", -1))
+    for name, layer in (("operand_heads_layer", self.operand_layer),
+                        ("pair_heads_layer", self.pair_layer)):
+      if layer >= num_layers:
+        raise ValueError(f"{name}={layer} is not a layer of a {num_layers}-layer model")
+    values = vocab.modulus + 2
+    linear = lambda size: nnx.Linear(self.d_model, size, dtype=self.dtype, rngs=rngs)
+    has_operand = self.operand_layer >= 0
+    self.operand_heads = nnx.List([linear(vocab.num_names + 1) for _ in range(
+        vocab_lib.MAX_OPERANDS)]) if has_operand else nnx.data(None)
+    self.operand_value_heads = nnx.List([linear(values) for _ in range(
+        vocab_lib.MAX_OPERANDS)]) if has_operand else nnx.data(None)
+    self.use_value_head = linear(values) if has_operand else nnx.data(None)
+    # ... and after `pair_heads_layer`, at the second operand of an equation,
+    # the value of its first two operands combined (losses.pair_value_targets).
+    self.pair_value_head = linear(values) if self.pair_layer >= 0 else nnx.data(None)
+    if getattr(model_cfg, "value_init", "normal") == "fourier":
+      self._fourier_value_init(rngs)
+
+  def _fourier_value_init(self, rngs):
+    """Value embeddings and value readout as waves over Z_p (an inductive bias).
+
+    Row v < p of the value embedding becomes sum_k cos(2 pi k v / p) u_k +
+    sin(2 pi k v / p) w_k over the frequencies k = 1..p // 2, with random
+    orthonormal u_k, w_k, rescaled to the random rows' mean norm; the value
+    head's columns get the same waves. Modular sums are computed in this
+    basis by trained models (the paper's DFT finding), so they start there.
+    NA and EMPTY keep their random rows.
+    """
+    p = self.vocab.modulus
+    num_freq = p // 2
+    if 2 * num_freq > self.d_model:
+      raise ValueError(f"fourier value init needs d_model >= {2 * num_freq}, got {self.d_model}")
+    angles_VK = 2 * jnp.pi * jnp.outer(jnp.arange(p), jnp.arange(1, num_freq + 1)) / p
+    waves_V2K = jnp.concatenate([jnp.cos(angles_VK), jnp.sin(angles_VK)], axis=1)
+    basis_D2K, _ = jnp.linalg.qr(jax.random.normal(rngs.params(), (self.d_model, 2 * num_freq)))
+    rows_VD = waves_V2K @ basis_D2K.T
+    table = self.embeddings[vocab_lib.VALUE].embedding
+    scale = jnp.linalg.norm(table[...][:p], axis=-1).mean() / jnp.linalg.norm(rows_VD, axis=-1).mean()
+    table[...] = table[...].at[:p].set(rows_VD * scale)
+    kernel = self.heads[vocab_lib.VALUE].kernel
+    col_scale = jnp.linalg.norm(kernel[...][:, :p], axis=0).mean() / jnp.linalg.norm(rows_VD, axis=-1).mean()
+    kernel[...] = kernel[...].at[:, :p].set(rows_VD.T * col_scale)
 
   def embed(self, tokens_BLF: jax.Array) -> jax.Array:
     """Sum of the four factor embeddings: x_BLD (float32)."""
@@ -228,8 +263,8 @@ class FactoredTransformer(nnx.Module):
     h_BLD, intermediates = self.body_with_intermediates(self.embed(tokens_BLF))
     return self.readout(h_BLD), intermediates
 
-  def forward_with_operand_logits(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None):
-    """(logits, aux) of one pass, aux holding the training aids' logits:
+  def body_with_aux(self, x_BLD: jax.Array, *, dropout_key: jax.Array | None = None):
+    """`body` plus the logits of the training aids this model has: (h_BLD, aux).
 
       operand_names   3 arrays [B, L, names + 1], one per operand slot: slot s
                       is the (s+1)-th operand counted from the right of the
@@ -239,14 +274,26 @@ class FactoredTransformer(nnx.Module):
                       off the final hidden state.
       use_values      [B, L, values + 2]: at each use of a variable, its current
                       value; read after layer `operand_heads_layer`.
+      pair_values     [B, L, values + 2]: at each second operand, the first two
+                      operands combined; read after layer `pair_heads_layer`.
     """
-    if self.operand_heads is None:
-      raise ValueError("this model has no operand heads (model.operand_heads_layer = -1)")
-    h_BLD, _, layers = self.transformer.run(self.embed(tokens_BLF), dropout_key=dropout_key,
-                                            tap_after=self.operand_layer)
-    tap_BLD = layers[self.operand_layer]["resid_post_BLD"]
+    taps = [layer for layer in (self.operand_layer, self.pair_layer) if layer >= 0]
+    if not taps:
+      raise ValueError("this model has no auxiliary heads (model.operand_heads_layer and "
+                       "model.pair_heads_layer are both -1)")
+    h_BLD, _, layers = self.transformer.run(x_BLD, dropout_key=dropout_key, tap_after=taps)
     f32 = jnp.float32
-    aux = {"operand_names": tuple(head(tap_BLD).astype(f32) for head in self.operand_heads),
-           "operand_values": tuple(head(h_BLD).astype(f32) for head in self.operand_value_heads),
-           "use_values": self.use_value_head(tap_BLD).astype(f32)}
+    aux = {}
+    if self.operand_layer >= 0:
+      tap_BLD = layers[self.operand_layer]["resid_post_BLD"]
+      aux["operand_names"] = tuple(head(tap_BLD).astype(f32) for head in self.operand_heads)
+      aux["operand_values"] = tuple(head(h_BLD).astype(f32) for head in self.operand_value_heads)
+      aux["use_values"] = self.use_value_head(tap_BLD).astype(f32)
+    if self.pair_layer >= 0:
+      aux["pair_values"] = self.pair_value_head(layers[self.pair_layer]["resid_post_BLD"]).astype(f32)
+    return h_BLD, aux
+
+  def forward_with_aux(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None):
+    """(logits, aux) of one pass; aux as in `body_with_aux`."""
+    h_BLD, aux = self.body_with_aux(self.embed(tokens_BLF), dropout_key=dropout_key)
     return self.readout(h_BLD), aux

@@ -7,6 +7,9 @@ from recur_latent.data import vocab as vocab_lib
 from recur_latent.models.factory import METHODS
 from recur_latent.models.positions import POSITIONS
 from recur_latent.models.recurrence import HALTING
+from recur_latent.training.optimizer import SCHEDULES
+
+AUX_METHODS = ("feedforward", "e2e_recurrent", "continuous", "discrete", "discrete_ec")  # Methods with training aids.
 
 
 class ConfigError(ValueError):
@@ -64,8 +67,19 @@ def check_config(config, *, num_devices=1):
            f"batch_size={t.batch_size} is not divisible by size_chunks={d.size_chunks}")
   _require(t.num_steps >= 1, "train.num_steps", f"must be >= 1, got {t.num_steps}")
   _require(t.learning_rate > 0, "train.learning_rate", "must be positive")
-  _require(t.schedule in ("cosine", "constant"), "train.schedule",
-           f"must be cosine or constant, got {t.schedule!r}")
+  _require(t.schedule in SCHEDULES, "train.schedule",
+           f"must be one of {SCHEDULES}, got {t.schedule!r}")
+  if t.schedule == "triggered":
+    _require(t.eval_every > 0, "train.eval_every",
+             "the triggered schedule needs validation (eval_every > 0) to start its decay")
+    _require(0.0 < t.decay_trigger <= 1.0, "train.decay_trigger",
+             f"must be in (0, 1], got {t.decay_trigger}")
+    _require(t.decay_steps >= 1, "train.decay_steps", f"must be >= 1, got {t.decay_steps}")
+  _require(m.value_init in ("normal", "fourier"), "model.value_init",
+           f"must be normal or fourier, got {m.value_init!r}")
+  if m.value_init == "fourier":
+    _require(m.d_model >= 2 * (d.modulus // 2), "model.value_init",
+             f"fourier needs d_model >= {2 * (d.modulus // 2)} for modulus {d.modulus}")
   _require(t.loss in ("faithful", "weighted"), "train.loss",
            f"must be faithful or weighted, got {t.loss!r}")
   _require(t.iterations in ("sample", "all"), "train.iterations",
@@ -81,14 +95,17 @@ def check_config(config, *, num_devices=1):
   _require(t.operand_value_loss_weight == 0 or t.operand_loss_weight > 0,
            "train.operand_value_loss_weight", "needs train.operand_loss_weight > 0")
   _require(t.use_value_loss_weight >= 0, "train.use_value_loss_weight", "must be >= 0")
-  for field in ("operand_loss_weight", "use_value_loss_weight"):
+  _require(t.pair_value_loss_weight >= 0, "train.pair_value_loss_weight", "must be >= 0")
+  for field, layer_field in (("operand_loss_weight", "operand_heads_layer"),
+                             ("use_value_loss_weight", "operand_heads_layer"),
+                             ("pair_value_loss_weight", "pair_heads_layer")):
     if t[field] == 0:
       continue
-    _require(0 <= m.operand_heads_layer < m.num_layers, "model.operand_heads_layer",
+    _require(0 <= m[layer_field] < m.num_layers, f"model.{layer_field}",
              f"train.{field} needs auxiliary heads after one of the {m.num_layers} layers, "
-             f"got {m.operand_heads_layer}")
-    _require(config.method in ("discrete", "discrete_ec") and not t.rollout, f"train.{field}",
-             "the auxiliary operand losses apply to teacher-forced discrete training")
+             f"got {m[layer_field]}")
+    _require(config.method in AUX_METHODS, f"train.{field}",
+             f"the auxiliary losses apply to the methods {AUX_METHODS}, not {config.method!r}")
   _require(t.max_train_seconds >= 0, "train.max_train_seconds", "must be >= 0")
   _require(t.log_every >= 1, "train.log_every", f"must be >= 1, got {t.log_every}")
   _require(not (config.method == "cot" and t.rollout), "train.rollout",

@@ -17,7 +17,7 @@ from recur_latent.training import checkpoints as checkpoints_lib
 from recur_latent.training import config_checks
 from recur_latent.training import data_stream
 from recur_latent.training import metrics_writer
-from recur_latent.training import optimizer as optimizer_lib
+from recur_latent.training import throughput
 from recur_latent.training import train_step as train_step_lib
 
 
@@ -46,6 +46,17 @@ class _TerminationFlag:
   def __exit__(self, *exc):
     if self._previous is not None:
       signal.signal(signal.SIGTERM, self._previous)
+
+
+def _maybe_trigger_decay(state, step, score, train_cfg, mesh):
+  """Starts the 'triggered' schedule's decay at `step` once validation reaches the trigger."""
+  if (train_cfg.schedule != "triggered" or int(state.decay_start) >= 0
+      or score < train_cfg.decay_trigger):
+    return state
+  logging.info("validation %.3f >= decay_trigger %.3f: learning-rate decay starts at step %d "
+               "and lasts %d steps", score, train_cfg.decay_trigger, step, train_cfg.decay_steps)
+  decay_start = jax.device_put(np.int32(step), state.decay_start.sharding)
+  return state.replace(decay_start=decay_start)
 
 
 def _host_metrics(metrics):
@@ -93,7 +104,6 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
   key = jax.random.key(config.seed)
   summary = {"start_step": start_step, "time_to_target_s": None, "best_val": None}
 
-  schedule = optimizer_lib.learning_rate_schedule(config.train)
   step_fn = train_step_lib.jit_train_step(graphdef, tx, config, mesh, state)
   pending = None  # (step, device metrics) of the step dispatched last.
   step = start_step
@@ -113,7 +123,6 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
           "training stopped and the update was discarded. "
           f"The last good checkpoint (step {checkpointer.latest_step()}) is intact.")
     if done_step % config.train.log_every == 0 or done_step == num_steps:
-      host["learning_rate"] = float(schedule(done_step - 1))
       host["elapsed_s"] = time.time() - t_start
       if writer:
         writer.write(done_step, host)
@@ -130,7 +139,15 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
           compile_start = time.time()
           compiled = step_fn.lower(state, batch, key).compile()
           summary["compile_s"] = time.time() - compile_start
-          logging.info("compiled the train step in %.1fs", summary["compile_s"])
+          cost = {"compile_s": summary["compile_s"],
+                  "step_flops_xla": throughput.compiled_flops(compiled),
+                  "step_peak_bytes": throughput.compiled_peak_bytes(compiled)}
+          summary.update(cost)
+          if writer:
+            writer.write(step, cost)
+          logging.info("compiled the train step in %.1fs: %.3g FLOPs per step (XLA), "
+                       "%.2f GB peak device memory", cost["compile_s"], cost["step_flops_xla"],
+                       cost["step_peak_bytes"] / 1e9)
         state, device_metrics = compiled(state, batch, key)
         finish_pending()  # The previous step's, while this one runs.
         pending = (step + 1, device_metrics)
@@ -154,6 +171,7 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
           logging.info("step %d validation: %s", step, record)
           if checkpointer.maybe_save_best(step, state, score):
             summary["best_val"] = {"step": step, **record}
+          state = _maybe_trigger_decay(state, step, score, config.train, mesh)
           reached_target = (config.train.stop_at_target
                             and summary["time_to_target_s"] is not None)
         if ((config.train.checkpoint_every and step % config.train.checkpoint_every == 0)

@@ -120,18 +120,58 @@ def use_value_targets(tokens_BLF, vocab):
   return jnp.take_along_axis(table_BV, names_BL, axis=1), use_BL
 
 
+def _apply_op(op_BL, a_BL, b_BL, modulus):
+  """a op b mod p elementwise, for op ids ADD, SUB, MUL."""
+  return jnp.where(op_BL == vocab_lib.ADD, a_BL + b_BL,
+                   jnp.where(op_BL == vocab_lib.SUB, a_BL - b_BL, a_BL * b_BL)) % modulus
+
+
+def pair_value_targets(tokens_BLF, vocab):
+  """(targets [B, L], mask [B, L]): at the second operand of every equation, the
+  value of its first two operands combined (`a op b` of `a op b [op c] = d`),
+  EMPTY while either is not computed yet. The mask marks those tokens.
+
+  Evaluating left to right, that partial result is all a 3-operand equation's
+  right-hand side needs besides its last operand: with it, every step of the
+  computation is an operation on two values.
+  """
+  syntax_BL = tokens_BLF[..., vocab_lib.SYNTAX]
+  use_values_BL, use_BL = use_value_targets(tokens_BLF, vocab)
+  first_BL = recurrence.shift_right(use_values_BL, 2, vocab.value_empty)
+  second_BL = (use_BL & (recurrence.shift_right(syntax_BL, 1, vocab_lib.PAD) == vocab_lib.OP_TOKEN)
+               & (recurrence.shift_right(syntax_BL, 2, vocab_lib.PAD) == vocab_lib.VAR_TOKEN)
+               & (recurrence.shift_right(syntax_BL, 3, vocab_lib.PAD) != vocab_lib.OP_TOKEN))
+  op_BL = recurrence.shift_right(tokens_BLF[..., vocab_lib.OPERATION], 1, vocab_lib.OP_NA)
+  known_BL = (first_BL != vocab.value_empty) & (use_values_BL != vocab.value_empty)
+  combined_BL = _apply_op(op_BL, first_BL, use_values_BL, vocab.modulus)
+  targets_BL = jnp.where(second_BL & known_BL, combined_BL, vocab.value_empty)
+  return targets_BL, second_BL
+
+
+def masked_value_loss(logits_BLV, targets_BL, mask_BL, vocab):
+  """Cross-entropy of an auxiliary value head averaged over `mask_BL`.
+
+  Returns (loss, accuracy over masked tokens whose target is a value, not EMPTY).
+  """
+  weight_BL = mask_BL.astype(jnp.float32)
+  ce_BL = optax.softmax_cross_entropy_with_integer_labels(logits_BLV, targets_BL)
+  loss = (ce_BL * weight_BL).sum() / jnp.maximum(weight_BL.sum(), 1.0)
+  known_BL = mask_BL & (targets_BL != vocab.value_empty)
+  right_BL = (jnp.argmax(logits_BLV, -1) == targets_BL) & known_BL
+  return loss, right_BL.sum() / jnp.maximum(known_BL.sum(), 1)
+
+
 def use_value_loss(use_value_logits_BLV, tokens_BLF, vocab):
   """Cross-entropy of the use-site value head, averaged over use tokens.
 
   Returns (loss, accuracy over use tokens whose variable already has a value).
   """
-  targets_BL, use_BL = use_value_targets(tokens_BLF, vocab)
-  weight_BL = use_BL.astype(jnp.float32)
-  ce_BL = optax.softmax_cross_entropy_with_integer_labels(use_value_logits_BLV, targets_BL)
-  loss = (ce_BL * weight_BL).sum() / jnp.maximum(weight_BL.sum(), 1.0)
-  known_BL = use_BL & (targets_BL != vocab.value_empty)
-  right_BL = (jnp.argmax(use_value_logits_BLV, -1) == targets_BL) & known_BL
-  return loss, right_BL.sum() / jnp.maximum(known_BL.sum(), 1)
+  return masked_value_loss(use_value_logits_BLV, *use_value_targets(tokens_BLF, vocab), vocab)
+
+
+def pair_value_loss(pair_value_logits_BLV, tokens_BLF, vocab):
+  """Cross-entropy of the pair-value head at second operands (see pair_value_targets)."""
+  return masked_value_loss(pair_value_logits_BLV, *pair_value_targets(tokens_BLF, vocab), vocab)
 
 
 def _slot_loss(logits_per_slot, targets_BLS, weight_BL):

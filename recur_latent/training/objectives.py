@@ -63,31 +63,54 @@ def teacher_forced_examples(batch, key, config):
               corrupted_BL=corrupted_BL)
 
 
-def discrete_teacher_forced_loss(model, batch, key, config):
-  data_key, dropout_key = jax.random.split(key)
-  ex = teacher_forced_examples(batch, data_key, config)
-  drop_key = _dropout_key(config.model, dropout_key)
-  train_cfg = config.train
-  use_aux_heads = train_cfg.operand_loss_weight > 0 or train_cfg.use_value_loss_weight > 0
-  if use_aux_heads:
-    logits, aux_logits = model.forward_with_operand_logits(ex["inputs_BLF"], dropout_key=drop_key)
-  else:
-    logits = model(ex["inputs_BLF"], dropout_key=drop_key)
-  loss, metrics = _state_loss(logits, ex["targets_BLF"], ex["node_depth_BL"], ex["t_B"],
-                              train_cfg)
-  # Auxiliary targets come from the clean state: a corrupted input must not
-  # teach the model that an operand has the corrupted value.
+def uses_aux_heads(train_cfg) -> bool:
+  """Whether any auxiliary (training-aid) loss is on."""
+  return (train_cfg.operand_loss_weight > 0 or train_cfg.use_value_loss_weight > 0
+          or train_cfg.pair_value_loss_weight > 0)
+
+
+def aux_loss(aux_logits, state_BLF, vocab, train_cfg):
+  """Weighted sum of the auxiliary losses against `state_BLF`, and their metrics.
+
+  `state_BLF` must be the clean state the model reads: a corrupted input must
+  not teach the model that an operand has the corrupted value.
+  """
+  loss, metrics = 0.0, {}
   if train_cfg.operand_loss_weight > 0:
-    name_loss, value_loss, aux_metrics = losses.operand_loss(
-        aux_logits["operand_names"], aux_logits["operand_values"], ex["clean_inputs_BLF"],
-        model.vocab)
-    metrics.update(aux_metrics)
-    loss = (loss + train_cfg.operand_loss_weight * name_loss
+    name_loss, value_loss, metrics = losses.operand_loss(
+        aux_logits["operand_names"], aux_logits["operand_values"], state_BLF, vocab)
+    loss = (train_cfg.operand_loss_weight * name_loss
             + train_cfg.operand_value_loss_weight * value_loss)
   if train_cfg.use_value_loss_weight > 0:
     use_loss, metrics["use_value_accuracy"] = losses.use_value_loss(
-        aux_logits["use_values"], ex["clean_inputs_BLF"], model.vocab)
+        aux_logits["use_values"], state_BLF, vocab)
     loss = loss + train_cfg.use_value_loss_weight * use_loss
+  if train_cfg.pair_value_loss_weight > 0:
+    pair_loss, metrics["pair_value_accuracy"] = losses.pair_value_loss(
+        aux_logits["pair_values"], state_BLF, vocab)
+    loss = loss + train_cfg.pair_value_loss_weight * pair_loss
+  return loss, metrics
+
+
+def _forward(model, tokens_BLF, drop_key, train_cfg):
+  """(logits, aux logits or None): one pass, with the training aids' heads when in use."""
+  if uses_aux_heads(train_cfg):
+    return model.forward_with_aux(tokens_BLF, dropout_key=drop_key)
+  return model(tokens_BLF, dropout_key=drop_key), None
+
+
+def discrete_teacher_forced_loss(model, batch, key, config):
+  data_key, dropout_key = jax.random.split(key)
+  ex = teacher_forced_examples(batch, data_key, config)
+  train_cfg = config.train
+  logits, aux_logits = _forward(model, ex["inputs_BLF"], _dropout_key(config.model, dropout_key),
+                                train_cfg)
+  loss, metrics = _state_loss(logits, ex["targets_BLF"], ex["node_depth_BL"], ex["t_B"],
+                              train_cfg)
+  if aux_logits is not None:
+    extra_loss, extra_metrics = aux_loss(aux_logits, ex["clean_inputs_BLF"], model.vocab, train_cfg)
+    loss = loss + extra_loss
+    metrics.update(extra_metrics)
   predicted = jnp.argmax(logits[vocab_lib.VALUE], -1)
   corrupted = ex["corrupted_BL"]
   fixed = (predicted == ex["targets_BLF"][..., vocab_lib.VALUE]) & corrupted
@@ -105,27 +128,45 @@ def latent_rollout_loss(model, batch, key, config, *, anchoring):
   node_depth_BL = batch["node_depth_BL"]
   num_iters = config.train.train_iters
   batch_size = inputs_BLF.shape[0]
+  with_aux = uses_aux_heads(config.train)
   rollout = recurrence.rollout_scan(
       model, inputs_BLF, halting="oracle", max_iters=num_iters,
       oracle_iters_B=jnp.full((batch_size,), num_iters, jnp.int32), anchoring=anchoring,
       dropout_key=_dropout_key(config.model, key), straight_through=anchoring == "discrete",
-      return_trajectory=True)
-  logits_T = rollout["logits"]
+      return_trajectory=True, with_aux=with_aux)
 
-  def iteration_loss(logits, t):
+  def iteration_loss(logits, aux_logits, t):
     t_B = jnp.full((batch_size,), t, jnp.int32)
-    target_BLF = recurrence.true_state(inputs_BLF, targets_BLF, node_depth_BL, t_B + 1)
-    return _state_loss(logits, target_BLF, node_depth_BL, t_B, config.train)
+    state_in_BLF, target_BLF = recurrence.teacher_forced_pair(
+        inputs_BLF, targets_BLF, node_depth_BL, t_B)
+    loss, metrics = _state_loss(logits, target_BLF, node_depth_BL, t_B, config.train)
+    if with_aux:
+      # The aids ask for what the true state before iteration t holds.
+      extra_loss, extra_metrics = aux_loss(aux_logits, state_in_BLF, model.vocab, config.train)
+      loss, metrics = loss + extra_loss, dict(metrics, **extra_metrics)
+    return loss, metrics
 
-  loss_T, metrics_T = jax.vmap(iteration_loss)(logits_T, jnp.arange(num_iters))
+  loss_T, metrics_T = jax.vmap(iteration_loss)(rollout["logits"], rollout.get("aux"),
+                                               jnp.arange(num_iters))
   metrics = jax.tree.map(lambda m: m[-1], metrics_T)  # The last iteration's accuracy.
   return loss_T.sum(), metrics
 
 
 def feedforward_loss(model, batch, key, config):
-  logits = model(batch["inputs_BLF"], dropout_key=_dropout_key(config.model, key))
+  """One pass from the input state; the final state is supervised.
+
+  The training aids, when on, read the input state: the only values a use
+  site can look up there are the leaves'.
+  """
+  logits, aux_logits = _forward(model, batch["inputs_BLF"], _dropout_key(config.model, key),
+                                config.train)
   t_B = jnp.full(batch["graph_depth_B"].shape, _FINAL, jnp.int32)
-  return _state_loss(logits, batch["targets_BLF"], batch["node_depth_BL"], t_B, config.train)
+  loss, metrics = _state_loss(logits, batch["targets_BLF"], batch["node_depth_BL"], t_B,
+                              config.train)
+  if aux_logits is not None:
+    extra_loss, extra_metrics = aux_loss(aux_logits, batch["inputs_BLF"], model.vocab, config.train)
+    loss, metrics = loss + extra_loss, dict(metrics, **extra_metrics)
+  return loss, metrics
 
 
 def cot_loss(model, batch, key, config):
@@ -139,7 +180,8 @@ def loss_fn(model, batch, key, config):
   if method == "feedforward":
     return feedforward_loss(model, batch, key, config)
   if method == "e2e_recurrent":
-    return feedforward_loss(model, batch, key, config)  # The model runs its T steps itself.
+    # The model runs its T steps itself; its training aids read the first.
+    return feedforward_loss(model, batch, key, config)
   if method == "continuous":
     return latent_rollout_loss(model, batch, key, config, anchoring="continuous")
   if method in ("discrete", "discrete_ec"):

@@ -20,14 +20,16 @@ from recur_latent.training import data_stream
 from recur_latent.training import train_step as train_step_lib
 
 
-def _flops(compiled):
+def compiled_flops(compiled):
+  """FLOPs of one call of a compiled function, from XLA's cost analysis (nan if unknown)."""
   analysis = compiled.cost_analysis()
   if isinstance(analysis, (list, tuple)):
     analysis = analysis[0] if analysis else {}
   return float((analysis or {}).get("flops", float("nan")))
 
 
-def _peak_bytes(compiled):
+def compiled_peak_bytes(compiled):
+  """Peak device memory of a compiled function: arguments + outputs + temporaries - aliased."""
   try:
     memory = compiled.memory_analysis()
   except Exception:  # Not every backend reports it.
@@ -81,7 +83,7 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None):
     examples *= config.train.train_iters  # Folded iterations are extra sequences.
     real *= config.train.train_iters
     padded *= config.train.train_iters
-  flops = _flops(compiled)
+  flops = compiled_flops(compiled)
   out = {
       "compile_s": compile_s,
       "step_s": step_s,
@@ -92,7 +94,7 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None):
       "padding_share": 1.0 - real / padded,
       "step_flops_xla": flops,
       "achieved_tflops": flops / step_s / 1e12,
-      "peak_bytes": _peak_bytes(compiled),
+      "peak_bytes": compiled_peak_bytes(compiled),
   }
   if peak_flops:
     out["mfu_xla"] = flops / step_s / peak_flops
@@ -104,7 +106,7 @@ def benchmark_rollout(model, *, num_nodes, num_graphs, halting="oracle", max_ite
                       oracle_slack=1, num_names, modulus=23, batch_size=256, repeats=3):
   """Time to solve num_graphs fixed graphs of size num_nodes with lax.while_loop.
 
-  The graphs go through in batches of batch_size (the attention scores of all
+  The graphs go through sorted by depth, in batches of batch_size (the attention scores of all
   2,048 graphs at N = 128 at once would need ~85 GB); every batch is
   dispatched before any result is read back.
   """
@@ -121,9 +123,11 @@ def benchmark_rollout(model, *, num_nodes, num_graphs, halting="oracle", max_ite
         oracle_iters_B=depth_B + 1 + oracle_slack, targets_BLF=targets_BLF)
     return out["solved_B"], out["iters_B"]
 
+  from recur_latent.evaluation import ood  # Lazy, as in the training loop.
+  order = ood.depth_order(batch["graph_depth_B"])  # Batches of equal depth, as evaluation runs them.
   chunks = []
   for start in range(0, num_graphs, batch_size):
-    rows = slice(start, min(start + batch_size, num_graphs))
+    rows = order[start:min(start + batch_size, num_graphs)]
     chunk = [batch[k][rows] for k in ("inputs_BLF", "targets_BLF", "graph_depth_B")]
     if chunk[0].shape[0] < batch_size:  # Pad the last chunk: one compiled shape.
       pad = batch_size - chunk[0].shape[0]

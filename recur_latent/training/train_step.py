@@ -25,6 +25,9 @@ class TrainState:
   step: jax.Array  # int32 scalar: optimizer steps taken.
   params: nnx.State  # Model parameters (float32).
   opt_state: optax.OptState
+  # int32 scalar: the step where the 'triggered' learning-rate decay began
+  # (optimizer.NOT_TRIGGERED until validation reaches train.decay_trigger).
+  decay_start: jax.Array
 
 
 def make_mesh(num_devices=None):
@@ -38,7 +41,8 @@ def init_state(model, train_cfg):
   graphdef, params = nnx.split(model, nnx.Param)
   tx = optimizer_lib.make_optimizer(train_cfg)
   state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                     opt_state=tx.init(params))
+                     opt_state=tx.init(params),
+                     decay_start=jnp.full((), optimizer_lib.NOT_TRIGGERED, jnp.int32))
   return graphdef, tx, state
 
 
@@ -56,7 +60,9 @@ def train_step(state, batch, key, *, graphdef, tx, config):
     return objectives.loss_fn(model, batch, step_key, config)
 
   (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  direction, opt_state = tx.update(grads, state.opt_state, state.params)
+  learning_rate = optimizer_lib.learning_rate_schedule(config.train)(state.step, state.decay_start)
+  updates = jax.tree.map(lambda d: -learning_rate * d, direction)
   params = optax.apply_updates(state.params, updates)
   grad_norm = global_norm(grads)
   param_norm = global_norm(params)
@@ -66,8 +72,10 @@ def train_step(state, batch, key, *, graphdef, tx, config):
       lambda new, old: jnp.where(finite, new, old),
       (params, opt_state), (state.params, state.opt_state))
   metrics = dict(metrics, loss=loss, grad_norm=grad_norm, param_norm=param_norm,
-                 finite=finite)
-  return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
+                 finite=finite, learning_rate=learning_rate)
+  new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state,
+                         decay_start=state.decay_start)
+  return new_state, metrics
 
 
 def state_sharding(state, mesh):

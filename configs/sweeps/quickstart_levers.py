@@ -1,0 +1,32 @@
+"""Levers for the CPU quickstart's learning speed: steps until 95% at 2x.
+
+Each run is configs/quickstart.py with no wall-clock budget, validated every
+250 steps at N = 32 (2x its training size) and stopped at 95%; the step of
+`time_to_target_s` in its metrics is the figure. Steps are the same on any
+device, so the sweep runs on a GPU in minutes; the CPU time of the winner
+is then steps x its CPU seconds per step.
+  python -m experiments.sweep --sweep=configs/sweeps/quickstart_levers.py [--only=base,pair3]
+`:steps=N` changes the step cap (default 3000).
+"""
+from configs import common
+
+
+def get_sweep(arg=""):
+  options = common.parse_arg(arg)
+  steps = int(options.pop("steps", 3000))
+  if options:
+    raise ValueError(f"unknown sweep options {sorted(options)}; expected steps=N")
+  shared = {"train.num_steps": steps, "train.max_train_seconds": 0, "train.eval_every": 250,
+            "train.checkpoint_every": 250, "train.stop_at_target": True,
+            "train.target_accuracy": 0.95}
+  pair = {"model.pair_heads_layer": 1, "train.pair_value_loss_weight": 1.0}
+  levers = {
+      "base": {},
+      "layers3": {"model.num_layers": 3},
+      "pair3": {"model.num_layers": 3, **pair},  # Layer 2 combines two operands, layer 3 the rest.
+      "pair2": dict(pair),  # The same head on the last layer of the 2-layer model.
+      "fourier": {"model.value_init": "fourier"},
+      "lr4e-3": {"train.learning_rate": 4e-3},
+  }
+  return [(name, "configs/quickstart.py", dict(shared, **overrides))
+          for name, overrides in levers.items()]
