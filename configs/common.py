@@ -33,6 +33,7 @@ def base_config():
   d.size_chunks = 1  # A batch holds this many equal chunks, each with its own N.
   d.fixed_dataset_size = 0  # >0: cycle over this many fixed graphs (paper: 50,000); 0: fresh graphs every step.
   d.bucket = 32  # Sequence lengths are padded up to a multiple of this.
+  d.pad_batches = "max"  # max: every batch padded for the largest training graph (one compile) | bucket: for its own largest (one compile per length).
   d.prefetch = 4  # Batches generated ahead on a background thread.
 
   c.model = m = ml_collections.ConfigDict()
@@ -47,6 +48,7 @@ def base_config():
   m.dtype = "bfloat16"  # Compute dtype; parameters stay float32.
   m.operand_heads_layer = -1  # >= 0: the auxiliary heads (operand names, use-site values) read the residual after this layer.
   m.pair_heads_layer = -1  # >= 0: the pair-value head (first two operands combined, at the second) reads the residual after this layer.
+  m.prefix_heads_layer = -1  # >= 0: the prefix-value head (left-hand side evaluated up to each operand) reads the residual after this layer.
   m.value_init = "normal"  # normal | fourier: value embeddings and value readout start as waves over Z_p.
   m.cot_vocab_size = 0  # Set from the data vocabulary for the chain-of-thought LM (0: derive).
 
@@ -70,9 +72,11 @@ def base_config():
   t.operand_value_loss_weight = 0.0  # Weight of the operand-value loss (with the name loss on).
   t.use_value_loss_weight = 0.0  # Weight of the use-site value loss: each operand token's current value (needs model.operand_heads_layer >= 0).
   t.pair_value_loss_weight = 0.0  # Weight of the pair-value loss at second operands (needs model.pair_heads_layer >= 0).
+  t.prefix_value_loss_weight = 0.0  # Weight of the prefix-value loss at every operand (needs model.prefix_heads_layer >= 0).
   t.iterations = "sample"  # Teacher forcing: 'sample' one iteration per graph | 'all' iterations.
   t.train_iters = 7  # Iterations unrolled (rollout modes) / folded ('all'); paper: max_depth + 1.
   t.rollout = False  # Discrete: train on own rollouts with straight-through instead of teacher forcing.
+  t.remat_iterations = False  # Rollout losses: recompute each iteration in the backward pass (memory of one, not train_iters).
   t.corrupt_batch_prob = 0.0  # Error correction: fraction of batches whose inputs are corrupted.
   t.corrupt_token_prob = 0.5  # Error correction: probability each candidate value is replaced.
   t.corrupt_candidates = "due"  # due (depth == t) | previous (depth == t-1) | computed (depth < t).
@@ -104,10 +108,11 @@ def apply_variant(c, variant):
   size=tiny: the smallest config that exercises every code path (tests).
   recipe=paper: the paper's training recipe (batch 32, constant lr 1e-3,
     fp32, faithful loss, all iterations folded, 50k fixed graphs, 156k steps).
-  recipe=fast: the recipe that left the plateau on the H200
-    (results/h200_use_value/): use-site value supervision after layer 1,
-    constant lr 2e-3, N = 8..32 mixed in 4 chunks, no dropout. Follow it by
-    a cosine decay from its best checkpoint (results/commands/gpu_two_phase.sh).
+  recipe=fast: the recipe that trains the full method to 99.5% at N = 128
+    in 213 s on one H200 (results/h200_session3/): use-site value
+    supervision after layer 1, lr 2e-3 after 300 warmup steps, a 1,500-step
+    cosine decay started when validation at N = 128 (512 graphs) first
+    reaches 0.6, N = 8..32 mixed in 4 chunks, no dropout, stop at 99.5%.
   """
   variant = dict(variant)
   size = variant.pop("size", "")
@@ -166,7 +171,16 @@ def apply_variant(c, variant):
     c.model.operand_heads_layer = 0
     c.train.use_value_loss_weight = 1.0
     c.train.learning_rate = 2e-3
-    c.train.schedule = "constant"
+    c.train.warmup_steps = 300
+    c.train.schedule = "triggered"
+    c.train.decay_trigger = 0.6
+    c.train.decay_steps = 1500
+    c.train.end_lr_fraction = 0.02
+    c.train.num_steps = 30_000  # A bound: the run stops at its target.
+    c.train.eval_every = 500
+    c.train.val_sizes = (min(128, c.data.num_names),)  # 4x the training size where names allow.
+    c.train.val_num_graphs = 512
+    c.train.stop_at_target = True
     c.model.dropout = 0.0
     c.data.train_min_nodes = min(c.data.train_min_nodes, 8)
     c.data.size_chunks = 4

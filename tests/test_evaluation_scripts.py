@@ -105,3 +105,22 @@ def test_sweep_trains_evaluates_combines_and_skips_finished_runs(tmp_path):
 def test_sweep_overrides_reject_unknown_fields():
   with pytest.raises(KeyError, match="no field 'num_stepz'"):
     sweep.load_config("configs/discrete.py:size=tiny", {"train.num_stepz": 3})
+
+
+def test_compare_tabulates_and_plots_finished_evaluations(tmp_path):
+  for name, solved in (("a", 0.5), ("b", 1.0)):
+    os.makedirs(tmp_path / name)
+    evaluation = {"method": "discrete", "results": {"fixed_point": {
+        "8": {"fully_solved": solved, "node_accuracy": 1.0},
+        "16": {"fully_solved": solved / 2, "node_accuracy": 0.9}}}}
+    (tmp_path / name / "eval.json").write_text(json.dumps(evaluation))
+  output = tmp_path / "compared"
+  result = _run("experiments.compare", f"--evals=first={tmp_path / 'a'},second={tmp_path / 'b'}",
+                f"--output={output}")
+  assert result.returncode == 0, result.stderr[-3000:]
+  table = (output / "sweep.md").read_text()
+  assert "| first | 0.500 | 0.250 |" in table and "| second | 1.000 | 0.500 |" in table
+  assert "paper: Discrete latent supervision" in table
+  assert (output / "accuracy_vs_size.png").exists()
+  bad = _run("experiments.compare", "--evals=nopath", f"--output={output}")
+  assert bad.returncode != 0 and "name=path" in bad.stderr

@@ -189,3 +189,15 @@ def test_validation_reaching_the_trigger_starts_the_decay_in_the_run(tmp_path):
   _, _, like = train_step_lib.init_state(factory.build_model(config, nnx.Rngs(0)), config.train)
   assert int(ckpt.restore(like).decay_start) == 4  # Resuming keeps the decay where it was.
   ckpt.close()
+
+
+def test_the_loop_compiles_once_per_padded_length_and_trains_through_them(tmp_path):
+  config = _tiny(num_steps=8)
+  config.data.pad_batches = "bucket"
+  # Graphs of 7..11 nodes fit 64 tokens, 12..16 need 128: two lengths, two compiles.
+  config.data.train_min_nodes, config.data.train_max_nodes, config.data.bucket = 7, 16, 64
+  workdir = str(tmp_path / "bucketed")
+  summary = loop.train(config, workdir, log_to_console=False)
+  lengths = [c["padded_length"] for c in summary["compiles"]]
+  assert sorted(lengths) == [64, 128]
+  assert sorted(_losses(workdir)) == list(range(1, 9))

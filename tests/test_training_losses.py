@@ -166,3 +166,24 @@ def test_pair_value_loss_is_low_for_right_logits_and_high_for_wrong_ones():
   assert int(mask_BL.sum()) == 2  # `x_7 + x_4` and `x_3 + x_7 + x_4`.
   assert float(loss_right) < 1e-3 < 10.0 < float(loss_wrong)
   assert float(acc_right) == 1.0 and float(acc_wrong) == 0.0
+
+
+def test_prefix_value_targets_evaluate_each_left_hand_side_left_to_right():
+  problem = text.parse("20 = x_7 ; 2 = x_4 ; 5 = x_8 ; x_7 * x_4 - x_8 = x_3 ; x_3 + x_7 = x_1",
+                       num_names=VOCAB.num_names)
+  batch = {k: jnp.asarray(v) for k, v in tokenize.tokenize_problems([problem], VOCAB, pad_to=40).items()}
+  empty = VOCAB.value_empty
+  state_BLF, _ = recurrence.teacher_forced_pair(
+      batch["inputs_BLF"], batch["targets_BLF"], batch["node_depth_BL"], jnp.array([1]))
+  targets_BL, uses_BL = losses.prefix_value_targets(state_BLF, VOCAB)
+  rows = np.where(np.asarray(uses_BL[0]))[0]
+  assert np.asarray(state_BLF[0, rows, vocab_lib.VARIABLE]).tolist() == [7, 4, 8, 3, 7]
+  # 20, 20 * 2 = 17, 17 - 5 = 12; then x_3 is still EMPTY, so its chain is too.
+  assert np.asarray(targets_BL[0, rows]).tolist() == [20, 17, 12, empty, empty]
+  state_BLF, _ = recurrence.teacher_forced_pair(
+      batch["inputs_BLF"], batch["targets_BLF"], batch["node_depth_BL"], jnp.array([2]))
+  targets_BL, _ = losses.prefix_value_targets(state_BLF, VOCAB)
+  assert np.asarray(targets_BL[0, rows]).tolist() == [20, 17, 12, 12, (12 + 20) % 23]
+  pair_BL, second_BL = losses.pair_value_targets(state_BLF, VOCAB)
+  assert np.where(np.asarray(second_BL[0]))[0].tolist() == [rows[1], rows[4]]
+  assert np.asarray(pair_BL[0, [rows[1], rows[4]]]).tolist() == [17, 9]

@@ -31,19 +31,27 @@ def _save(fig, path: str) -> str:
 
 def accuracy_vs_size(results: Mapping[str, SizeResults], path: str, *,
                      paper_methods: Sequence[str] = (), train_size: int | None = None,
-                     title: str = "Out-of-distribution generalization") -> str:
-  """% fully solved against N: one solid line per label, the paper's numbers dashed."""
+                     title: str = "Out-of-distribution generalization",
+                     paper_matches_curves: bool = False) -> str:
+  """% fully solved against N: one solid line per label, the paper's numbers dashed.
+
+  paper_matches_curves: paper_methods[i] is what the i-th curve reproduces, and
+  its dashed line takes that curve's colour.
+  """
   fig, ax = plt.subplots(figsize=(7, 4.5))
   all_sizes = set()
+  colors = []
   for label, by_size in results.items():
     sizes = _sorted_sizes(by_size)
     all_sizes.update(sizes)
-    ax.plot(sizes, [by_size[str(n)]["fully_solved"] for n in sizes], marker="o", label=label)
-  for method in paper_methods:
+    line, = ax.plot(sizes, [by_size[str(n)]["fully_solved"] for n in sizes], marker="o", label=label)
+    colors.append(line.get_color())
+  for i, method in enumerate(paper_methods):
     paper = paper_results.PAPER_FULLY_SOLVED[method]
     sizes = sorted(paper)
     all_sizes.update(sizes)
-    ax.plot(sizes, [paper[n] for n in sizes], linestyle="--", alpha=0.6,
+    color = colors[i] if paper_matches_curves and i < len(colors) else None
+    ax.plot(sizes, [paper[n] for n in sizes], linestyle="--", alpha=0.6, color=color,
             label=f"paper: {paper_results.METHOD_TITLES[method]}")
   if train_size is not None:
     ax.axvline(train_size, color="gray", linestyle=":", label=f"train N={train_size}")

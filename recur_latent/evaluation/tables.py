@@ -7,7 +7,9 @@ SizeResults = Mapping[str, Mapping]  # str(N) -> summary
 
 
 def _fmt(x, digits: int = 3) -> str:
-  return "-" if x is None else f"{x:.{digits}f}"
+  if x is None:
+    return "-"
+  return str(x) if isinstance(x, int) else f"{x:.{digits}f}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

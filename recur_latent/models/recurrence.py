@@ -243,7 +243,7 @@ def rollout_while(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iter
 
 def rollout_scan(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iters_B=None,
                  anchoring="discrete", targets_BLF=None, dropout_key=None, straight_through=False,
-                 return_trajectory=False, with_aux=False):
+                 return_trajectory=False, with_aux=False, remat=False):
   """The same rollout as `rollout_while` as a fixed-length masked `lax.scan` (differentiable).
 
   Extra args:
@@ -255,6 +255,9 @@ def rollout_scan(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iters
       `states_TBLF` (the masked state after each iteration).
     with_aux: with return_trajectory, also return `aux`, every iteration's
       training-aid logits (FactoredTransformer.body_with_aux), leading axis T.
+    remat: recompute each iteration's activations in the backward pass
+      (`jax.checkpoint`) instead of storing all T of them: the memory of
+      backpropagation through T iterations drops to about one iteration's.
   """
   _check(halting, anchoring, max_iters, oracle_iters_B)
   rhs_BL = rhs_mask(inputs_BLF)
@@ -276,7 +279,7 @@ def rollout_scan(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iters
         out["aux"] = aux
     return carry, out
 
-  carry, per_iter = lax.scan(step, carry, jnp.arange(max_iters))
+  carry, per_iter = lax.scan(jax.checkpoint(step) if remat else step, carry, jnp.arange(max_iters))
   result = _result(carry, per_iter["solved_B"].T if targets_BLF is not None else None,
                    targets_BLF, inputs_BLF)
   if return_trajectory:

@@ -189,8 +189,10 @@ class FactoredTransformer(nnx.Module):
     num_layers = kwargs["num_layers"]
     self.operand_layer = int(getattr(model_cfg, "operand_heads_layer", -1))
     self.pair_layer = int(getattr(model_cfg, "pair_heads_layer", -1))
+    self.prefix_layer = int(getattr(model_cfg, "prefix_heads_layer", -1))
     for name, layer in (("operand_heads_layer", self.operand_layer),
-                        ("pair_heads_layer", self.pair_layer)):
+                        ("pair_heads_layer", self.pair_layer),
+                        ("prefix_heads_layer", self.prefix_layer)):
       if layer >= num_layers:
         raise ValueError(f"{name}={layer} is not a layer of a {num_layers}-layer model")
     values = vocab.modulus + 2
@@ -201,9 +203,12 @@ class FactoredTransformer(nnx.Module):
     self.operand_value_heads = nnx.List([linear(values) for _ in range(
         vocab_lib.MAX_OPERANDS)]) if has_operand else nnx.data(None)
     self.use_value_head = linear(values) if has_operand else nnx.data(None)
-    # ... and after `pair_heads_layer`, at the second operand of an equation,
-    # the value of its first two operands combined (losses.pair_value_targets).
+    # ... after `pair_heads_layer`, at the second operand of an equation, the
+    # value of its first two operands combined (losses.pair_value_targets) ...
     self.pair_value_head = linear(values) if self.pair_layer >= 0 else nnx.data(None)
+    # ... and after `prefix_heads_layer`, at every operand, the left-hand side
+    # evaluated up to it (losses.prefix_value_targets).
+    self.prefix_value_head = linear(values) if self.prefix_layer >= 0 else nnx.data(None)
     if getattr(model_cfg, "value_init", "normal") == "fourier":
       self._fourier_value_init(rngs)
 
@@ -276,11 +281,14 @@ class FactoredTransformer(nnx.Module):
                       value; read after layer `operand_heads_layer`.
       pair_values     [B, L, values + 2]: at each second operand, the first two
                       operands combined; read after layer `pair_heads_layer`.
+      prefix_values   [B, L, values + 2]: at each operand, the left-hand side up
+                      to it; read after layer `prefix_heads_layer`.
     """
-    taps = [layer for layer in (self.operand_layer, self.pair_layer) if layer >= 0]
+    taps = [layer for layer in (self.operand_layer, self.pair_layer, self.prefix_layer)
+            if layer >= 0]
     if not taps:
-      raise ValueError("this model has no auxiliary heads (model.operand_heads_layer and "
-                       "model.pair_heads_layer are both -1)")
+      raise ValueError("this model has no auxiliary heads (model.operand_heads_layer, "
+                       "pair_heads_layer and prefix_heads_layer are all -1)")
     h_BLD, _, layers = self.transformer.run(x_BLD, dropout_key=dropout_key, tap_after=taps)
     f32 = jnp.float32
     aux = {}
@@ -291,6 +299,9 @@ class FactoredTransformer(nnx.Module):
       aux["use_values"] = self.use_value_head(tap_BLD).astype(f32)
     if self.pair_layer >= 0:
       aux["pair_values"] = self.pair_value_head(layers[self.pair_layer]["resid_post_BLD"]).astype(f32)
+    if self.prefix_layer >= 0:
+      aux["prefix_values"] = self.prefix_value_head(
+          layers[self.prefix_layer]["resid_post_BLD"]).astype(f32)
     return h_BLD, aux
 
   def forward_with_aux(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None):

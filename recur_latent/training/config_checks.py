@@ -46,6 +46,8 @@ def check_config(config, *, num_devices=1):
            "data.train_max_depth", f"must be >= 1 or None, got {d.train_max_depth}")
   _require(d.size_chunks >= 1, "data.size_chunks", f"must be >= 1, got {d.size_chunks}")
   _require(d.bucket >= 1, "data.bucket", f"must be >= 1, got {d.bucket}")
+  _require(d.pad_batches in ("max", "bucket"), "data.pad_batches",
+           f"must be max or bucket, got {d.pad_batches!r}")
   _require(d.fixed_dataset_size >= 0, "data.fixed_dataset_size", "must be >= 0")
 
   _require(m.d_model >= 1 and m.num_heads >= 1, "model.d_model",
@@ -96,9 +98,11 @@ def check_config(config, *, num_devices=1):
            "train.operand_value_loss_weight", "needs train.operand_loss_weight > 0")
   _require(t.use_value_loss_weight >= 0, "train.use_value_loss_weight", "must be >= 0")
   _require(t.pair_value_loss_weight >= 0, "train.pair_value_loss_weight", "must be >= 0")
+  _require(t.prefix_value_loss_weight >= 0, "train.prefix_value_loss_weight", "must be >= 0")
   for field, layer_field in (("operand_loss_weight", "operand_heads_layer"),
                              ("use_value_loss_weight", "operand_heads_layer"),
-                             ("pair_value_loss_weight", "pair_heads_layer")):
+                             ("pair_value_loss_weight", "pair_heads_layer"),
+                             ("prefix_value_loss_weight", "prefix_heads_layer")):
     if t[field] == 0:
       continue
     _require(0 <= m[layer_field] < m.num_layers, f"model.{layer_field}",

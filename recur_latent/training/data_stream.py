@@ -23,17 +23,23 @@ def max_factored_length(num_nodes, *, num_leaves, max_fan_in):
   return num_leaves * leaf_tokens + (num_nodes - num_leaves) * computed_tokens - 1
 
 
-def train_length(data_cfg, method):
-  """Fixed padded length of training batches (one compile for the whole run)."""
-  n = data_cfg.train_max_nodes
-  longest = max_factored_length(n, num_leaves=data_cfg.num_leaves,
+def _sequence_bound(num_nodes, data_cfg, method):
+  """Longest sequence (tokens) an N-node problem can have for `method`."""
+  longest = max_factored_length(num_nodes, num_leaves=data_cfg.num_leaves,
                                 max_fan_in=data_cfg.max_fan_in)
   if method == "cot":
     # BOS + prompt + TRACE, then `x = v ;` per leaf and `x = lhs = v ;` per
     # computed node (2k + 4 tokens), then EOS.
-    computed = data_cfg.train_max_nodes - data_cfg.num_leaves
+    computed = num_nodes - data_cfg.num_leaves
     longest += 2 + 4 * data_cfg.num_leaves + computed * (2 * data_cfg.max_fan_in + 4) + 1
-  return tokenize_lib.padded_length(longest, bucket=data_cfg.bucket)
+  return longest
+
+
+def train_length(data_cfg, method, num_nodes=None):
+  """Padded length of training batches whose largest graph has `num_nodes` (default:
+  the largest training graph, which with `data.pad_batches = 'max'` is every batch's)."""
+  n = data_cfg.train_max_nodes if num_nodes is None else num_nodes
+  return tokenize_lib.padded_length(_sequence_bound(n, data_cfg, method), bucket=data_cfg.bucket)
 
 
 def _sample(data_cfg, seed, num_graphs, num_nodes):
@@ -69,6 +75,10 @@ class BatchSource:
     self.local_batch = batch_size // process_count
     self.process_index = process_index
     self.pad_to = train_length(data_cfg, self.method)
+    # 'bucket': each batch is padded for the largest graph size drawn for it,
+    # which every host knows (sizes come from seeds without the host index),
+    # so the hosts' slices of a global batch always agree in shape.
+    self.per_batch_padding = getattr(data_cfg, "pad_batches", "max") == "bucket"
     self._fixed = None
     if data_cfg.fixed_dataset_size:
       self._fixed = self._build_fixed_dataset(data_cfg.fixed_dataset_size)
@@ -98,13 +108,16 @@ class BatchSource:
       return self._fixed_batch(step)
     chunks = self.config.data.size_chunks
     per_chunk = self.local_batch // chunks
+    sizes = [self._size_for(step, chunk) for chunk in range(chunks)]
+    pad_to = (train_length(self.config.data, self.method, max(sizes)) if self.per_batch_padding
+              else self.pad_to)
     parts = []
-    for chunk in range(chunks):
+    for chunk, num_nodes in enumerate(sizes):
       graphs = _sample(self.config.data,
                        (self.config.seed, step, self.process_index, chunk),
-                       per_chunk, self._size_for(step, chunk))
-      parts.append(_tokenize(graphs, self.method, self.pad_to))
-    return parts[0] if chunks == 1 else _concat(parts, self.method, self.pad_to)
+                       per_chunk, num_nodes)
+      parts.append(_tokenize(graphs, self.method, pad_to))
+    return parts[0] if chunks == 1 else _concat(parts, self.method, pad_to)
 
   def _fixed_batch(self, step):
     size = len(next(iter(self._fixed.values())))

@@ -106,6 +106,7 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
 
   step_fn = train_step_lib.jit_train_step(graphdef, tx, config, mesh, state)
   pending = None  # (step, device metrics) of the step dispatched last.
+  compiled_by_shape = {}  # Batch shapes -> compiled train step.
   step = start_step
 
   def finish_pending():
@@ -135,20 +136,22 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
         batch_step, batch_np = prefetcher.next()
         assert batch_step == step, (batch_step, step)
         batch = train_step_lib.shard_batch(batch_np, mesh)
-        if step == start_step:
+        shape = tuple(sorted((k, v.shape) for k, v in batch.items()))
+        if shape not in compiled_by_shape:  # One compile per padded length.
           compile_start = time.time()
-          compiled = step_fn.lower(state, batch, key).compile()
-          summary["compile_s"] = time.time() - compile_start
-          cost = {"compile_s": summary["compile_s"],
-                  "step_flops_xla": throughput.compiled_flops(compiled),
-                  "step_peak_bytes": throughput.compiled_peak_bytes(compiled)}
-          summary.update(cost)
+          compiled_by_shape[shape] = step_fn.lower(state, batch, key).compile()
+          cost = {"compile_s": time.time() - compile_start,
+                  "step_flops_xla": throughput.compiled_flops(compiled_by_shape[shape]),
+                  "step_peak_bytes": throughput.compiled_peak_bytes(compiled_by_shape[shape]),
+                  "padded_length": throughput.padded_length(batch_np)}
+          summary.setdefault("compiles", []).append(cost)
+          summary["compile_s"] = summary.get("compile_s", 0.0) + cost["compile_s"]
           if writer:
             writer.write(step, cost)
-          logging.info("compiled the train step in %.1fs: %.3g FLOPs per step (XLA), "
-                       "%.2f GB peak device memory", cost["compile_s"], cost["step_flops_xla"],
-                       cost["step_peak_bytes"] / 1e9)
-        state, device_metrics = compiled(state, batch, key)
+          logging.info("compiled the train step for length %d in %.1fs: %.3g FLOPs per step (XLA), "
+                       "%.2f GB peak device memory", cost["padded_length"], cost["compile_s"],
+                       cost["step_flops_xla"], cost["step_peak_bytes"] / 1e9)
+        state, device_metrics = compiled_by_shape[shape](state, batch, key)
         finish_pending()  # The previous step's, while this one runs.
         pending = (step + 1, device_metrics)
         step += 1

@@ -126,6 +126,29 @@ def _apply_op(op_BL, a_BL, b_BL, modulus):
                    jnp.where(op_BL == vocab_lib.SUB, a_BL - b_BL, a_BL * b_BL)) % modulus
 
 
+def prefix_value_targets(tokens_BLF, vocab):
+  """(targets [B, L], mask [B, L]): at every operand of an equation, the value of
+  the left-hand side so far, evaluated left to right: `a`, then `a op b`, then
+  `(a op b) op c`; EMPTY while an operand so far is not computed yet. The mask
+  marks the operand tokens (uses of a variable).
+
+  With these partial results every step of an equation is one operation on two
+  values, and a right-hand side only has to copy the result at its last operand.
+  """
+  syntax_BL = tokens_BLF[..., vocab_lib.SYNTAX]
+  use_values_BL, use_BL = use_value_targets(tokens_BLF, vocab)
+  chained_BL = use_BL & (recurrence.shift_right(syntax_BL, 1, vocab_lib.PAD) == vocab_lib.OP_TOKEN)
+  op_BL = recurrence.shift_right(tokens_BLF[..., vocab_lib.OPERATION], 1, vocab_lib.OP_NA)
+  prefix_BL = use_values_BL
+  for _ in range(vocab_lib.MAX_OPERANDS - 1):  # Each pass extends every chain by one operand.
+    before_BL = recurrence.shift_right(prefix_BL, 2, vocab.value_empty)
+    known_BL = (before_BL != vocab.value_empty) & (use_values_BL != vocab.value_empty)
+    combined_BL = jnp.where(known_BL, _apply_op(op_BL, before_BL, use_values_BL, vocab.modulus),
+                            vocab.value_empty)
+    prefix_BL = jnp.where(chained_BL, combined_BL, use_values_BL)
+  return prefix_BL, use_BL
+
+
 def pair_value_targets(tokens_BLF, vocab):
   """(targets [B, L], mask [B, L]): at the second operand of every equation, the
   value of its first two operands combined (`a op b` of `a op b [op c] = d`),
@@ -136,16 +159,10 @@ def pair_value_targets(tokens_BLF, vocab):
   computation is an operation on two values.
   """
   syntax_BL = tokens_BLF[..., vocab_lib.SYNTAX]
-  use_values_BL, use_BL = use_value_targets(tokens_BLF, vocab)
-  first_BL = recurrence.shift_right(use_values_BL, 2, vocab.value_empty)
+  prefix_BL, use_BL = prefix_value_targets(tokens_BLF, vocab)
   second_BL = (use_BL & (recurrence.shift_right(syntax_BL, 1, vocab_lib.PAD) == vocab_lib.OP_TOKEN)
-               & (recurrence.shift_right(syntax_BL, 2, vocab_lib.PAD) == vocab_lib.VAR_TOKEN)
                & (recurrence.shift_right(syntax_BL, 3, vocab_lib.PAD) != vocab_lib.OP_TOKEN))
-  op_BL = recurrence.shift_right(tokens_BLF[..., vocab_lib.OPERATION], 1, vocab_lib.OP_NA)
-  known_BL = (first_BL != vocab.value_empty) & (use_values_BL != vocab.value_empty)
-  combined_BL = _apply_op(op_BL, first_BL, use_values_BL, vocab.modulus)
-  targets_BL = jnp.where(second_BL & known_BL, combined_BL, vocab.value_empty)
-  return targets_BL, second_BL
+  return jnp.where(second_BL, prefix_BL, vocab.value_empty), second_BL
 
 
 def masked_value_loss(logits_BLV, targets_BL, mask_BL, vocab):
@@ -172,6 +189,11 @@ def use_value_loss(use_value_logits_BLV, tokens_BLF, vocab):
 def pair_value_loss(pair_value_logits_BLV, tokens_BLF, vocab):
   """Cross-entropy of the pair-value head at second operands (see pair_value_targets)."""
   return masked_value_loss(pair_value_logits_BLV, *pair_value_targets(tokens_BLF, vocab), vocab)
+
+
+def prefix_value_loss(prefix_value_logits_BLV, tokens_BLF, vocab):
+  """Cross-entropy of the prefix-value head at every operand (see prefix_value_targets)."""
+  return masked_value_loss(prefix_value_logits_BLV, *prefix_value_targets(tokens_BLF, vocab), vocab)
 
 
 def _slot_loss(logits_per_slot, targets_BLS, weight_BL):

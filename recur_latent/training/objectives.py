@@ -66,16 +66,19 @@ def teacher_forced_examples(batch, key, config):
 def uses_aux_heads(train_cfg) -> bool:
   """Whether any auxiliary (training-aid) loss is on."""
   return (train_cfg.operand_loss_weight > 0 or train_cfg.use_value_loss_weight > 0
-          or train_cfg.pair_value_loss_weight > 0)
+          or train_cfg.pair_value_loss_weight > 0 or train_cfg.prefix_value_loss_weight > 0)
 
 
 def aux_loss(aux_logits, state_BLF, vocab, train_cfg):
-  """Weighted sum of the auxiliary losses against `state_BLF`, and their metrics.
+  """Weighted sum of the auxiliary losses against `state_BLF`, and their metrics
+  ((0, {}) when `aux_logits` is None: no aid is on).
 
   `state_BLF` must be the clean state the model reads: a corrupted input must
   not teach the model that an operand has the corrupted value.
   """
   loss, metrics = 0.0, {}
+  if aux_logits is None:
+    return loss, metrics
   if train_cfg.operand_loss_weight > 0:
     name_loss, value_loss, metrics = losses.operand_loss(
         aux_logits["operand_names"], aux_logits["operand_values"], state_BLF, vocab)
@@ -89,6 +92,10 @@ def aux_loss(aux_logits, state_BLF, vocab, train_cfg):
     pair_loss, metrics["pair_value_accuracy"] = losses.pair_value_loss(
         aux_logits["pair_values"], state_BLF, vocab)
     loss = loss + train_cfg.pair_value_loss_weight * pair_loss
+  if train_cfg.prefix_value_loss_weight > 0:
+    prefix_loss, metrics["prefix_value_accuracy"] = losses.prefix_value_loss(
+        aux_logits["prefix_values"], state_BLF, vocab)
+    loss = loss + train_cfg.prefix_value_loss_weight * prefix_loss
   return loss, metrics
 
 
@@ -107,10 +114,9 @@ def discrete_teacher_forced_loss(model, batch, key, config):
                                 train_cfg)
   loss, metrics = _state_loss(logits, ex["targets_BLF"], ex["node_depth_BL"], ex["t_B"],
                               train_cfg)
-  if aux_logits is not None:
-    extra_loss, extra_metrics = aux_loss(aux_logits, ex["clean_inputs_BLF"], model.vocab, train_cfg)
-    loss = loss + extra_loss
-    metrics.update(extra_metrics)
+  extra_loss, extra_metrics = aux_loss(aux_logits, ex["clean_inputs_BLF"], model.vocab, train_cfg)
+  loss = loss + extra_loss
+  metrics.update(extra_metrics)
   predicted = jnp.argmax(logits[vocab_lib.VALUE], -1)
   corrupted = ex["corrupted_BL"]
   fixed = (predicted == ex["targets_BLF"][..., vocab_lib.VALUE]) & corrupted
@@ -133,18 +139,16 @@ def latent_rollout_loss(model, batch, key, config, *, anchoring):
       model, inputs_BLF, halting="oracle", max_iters=num_iters,
       oracle_iters_B=jnp.full((batch_size,), num_iters, jnp.int32), anchoring=anchoring,
       dropout_key=_dropout_key(config.model, key), straight_through=anchoring == "discrete",
-      return_trajectory=True, with_aux=with_aux)
+      return_trajectory=True, with_aux=with_aux, remat=config.train.remat_iterations)
 
   def iteration_loss(logits, aux_logits, t):
     t_B = jnp.full((batch_size,), t, jnp.int32)
     state_in_BLF, target_BLF = recurrence.teacher_forced_pair(
         inputs_BLF, targets_BLF, node_depth_BL, t_B)
     loss, metrics = _state_loss(logits, target_BLF, node_depth_BL, t_B, config.train)
-    if with_aux:
-      # The aids ask for what the true state before iteration t holds.
-      extra_loss, extra_metrics = aux_loss(aux_logits, state_in_BLF, model.vocab, config.train)
-      loss, metrics = loss + extra_loss, dict(metrics, **extra_metrics)
-    return loss, metrics
+    # The aids ask for what the true state before iteration t holds.
+    extra_loss, extra_metrics = aux_loss(aux_logits, state_in_BLF, model.vocab, config.train)
+    return loss + extra_loss, dict(metrics, **extra_metrics)
 
   loss_T, metrics_T = jax.vmap(iteration_loss)(rollout["logits"], rollout.get("aux"),
                                                jnp.arange(num_iters))
@@ -163,10 +167,8 @@ def feedforward_loss(model, batch, key, config):
   t_B = jnp.full(batch["graph_depth_B"].shape, _FINAL, jnp.int32)
   loss, metrics = _state_loss(logits, batch["targets_BLF"], batch["node_depth_BL"], t_B,
                               config.train)
-  if aux_logits is not None:
-    extra_loss, extra_metrics = aux_loss(aux_logits, batch["inputs_BLF"], model.vocab, config.train)
-    loss, metrics = loss + extra_loss, dict(metrics, **extra_metrics)
-  return loss, metrics
+  extra_loss, extra_metrics = aux_loss(aux_logits, batch["inputs_BLF"], model.vocab, config.train)
+  return loss + extra_loss, dict(metrics, **extra_metrics)
 
 
 def cot_loss(model, batch, key, config):

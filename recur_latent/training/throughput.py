@@ -40,6 +40,11 @@ def compiled_peak_bytes(compiled):
                + memory.output_size_in_bytes - memory.alias_size_in_bytes)
 
 
+def padded_length(batch_np):
+  """Sequence length a (numpy) batch is padded to."""
+  return max(int(v.shape[1]) for v in batch_np.values() if np.ndim(v) >= 2)
+
+
 def _time_calls(fn, args_list, repeats):
   jax.block_until_ready(fn(*args_list[0]))  # Warm-up outside the timing.
   times = []
@@ -61,29 +66,29 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None):
   batches = [train_step_lib.shard_batch(b, mesh) for b in batches_np]
   key = jax.random.key(0)
   step_fn = train_step_lib.jit_train_step(graphdef, tx, config, mesh, state)
-  start = time.perf_counter()
-  compiled = step_fn.lower(state, batches[0], key).compile()
-  compile_s = time.perf_counter() - start
+  compiled_by_length, compile_s = {}, 0.0  # data.pad_batches='bucket' gives several lengths.
+  for b_np, b in zip(batches_np, batches):
+    length = padded_length(b_np)
+    if length not in compiled_by_length:
+      start = time.perf_counter()
+      compiled_by_length[length] = step_fn.lower(state, b, key).compile()
+      compile_s += time.perf_counter() - start
 
   holder = {"state": state}
 
-  def run(batch):
-    holder["state"], metrics = compiled(holder["state"], batch, key)
+  def run(batch_np, batch):
+    holder["state"], metrics = compiled_by_length[padded_length(batch_np)](holder["state"], batch, key)
     return metrics["loss"]
 
-  step_s = _time_calls(run, [(b,) for b in batches], steps)
-  if config.method == "cot":
-    real = float(np.mean([b["length_B"].sum() for b in batches_np]))
-    padded = float(np.prod(batches_np[0]["tokens_BL"].shape))
-  else:
-    real = float(np.mean([b["length_B"].sum() for b in batches_np]))
-    padded = float(np.prod(batches_np[0]["inputs_BLF"].shape[:2]))
+  step_s = _time_calls(run, list(zip(batches_np, batches)), steps)
+  real = float(np.mean([b["length_B"].sum() for b in batches_np]))
+  padded = float(np.mean([b["length_B"].shape[0] * padded_length(b) for b in batches_np]))
   examples = config.train.batch_size
   if config.method in ("discrete", "discrete_ec") and config.train.iterations == "all":
     examples *= config.train.train_iters  # Folded iterations are extra sequences.
     real *= config.train.train_iters
     padded *= config.train.train_iters
-  flops = compiled_flops(compiled)
+  flops = float(np.mean([compiled_flops(compiled_by_length[padded_length(b)]) for b in batches_np]))
   out = {
       "compile_s": compile_s,
       "step_s": step_s,
@@ -94,7 +99,7 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None):
       "padding_share": 1.0 - real / padded,
       "step_flops_xla": flops,
       "achieved_tflops": flops / step_s / 1e12,
-      "peak_bytes": compiled_peak_bytes(compiled),
+      "peak_bytes": max(compiled_peak_bytes(c) for c in compiled_by_length.values()),
   }
   if peak_flops:
     out["mfu_xla"] = flops / step_s / peak_flops
