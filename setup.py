@@ -23,5 +23,5 @@ setuptools.setup(
         "matplotlib>=3.8",
         "tensorboardX>=2.6",
     ],
-    extras_require={"test": ["pytest>=8.0"]},
+    extras_require={"test": ["pytest>=8.0", "pytest-xdist>=3.5"]},  # xdist: the suite on every core.
 )

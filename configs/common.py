@@ -80,6 +80,7 @@ def base_config():
   t.corrupt_batch_prob = 0.0  # Error correction: fraction of batches whose inputs are corrupted.
   t.corrupt_token_prob = 0.5  # Error correction: probability each candidate value is replaced.
   t.corrupt_candidates = "due"  # due (depth == t) | previous (depth == t-1) | computed (depth < t).
+  t.corrupt_values = "uniform"  # uniform (the paper) | model: the model's own likely wrong value (one extra forward in corrupted batches).
   t.log_every = 100  # Steps between metric lines.
   t.eval_every = 1000  # Steps between out-of-distribution validations (0: never).
   t.checkpoint_every = 1000  # Steps between checkpoints (0: only at the end).

@@ -25,6 +25,7 @@ _EVAL_GRAPHS = flags.DEFINE_integer("eval_graphs", 2048, "Graphs per rollout tim
 _HALTING = flags.DEFINE_list("halting", ["oracle"], "Halting rules of the rollout timing.")
 _EVAL_BATCH = flags.DEFINE_integer("eval_batch", 256, "Graphs per rollout batch.")
 _SKIP_TRAIN = flags.DEFINE_bool("skip_train_step", False, "Time the rollout only.")
+_SKIP_ROLLOUT = flags.DEFINE_bool("skip_rollout", False, "Time the train step only.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None,
                                   "Optional trained workdir for the rollout timing.")
 _OUTPUT = flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
@@ -40,7 +41,7 @@ def main(argv):
         config, steps=_STEPS.value, peak_flops=_PEAK.value * 1e12)
     print(json.dumps(results["train_step"], indent=2))
     _write(results)  # The train-step figures survive a failure further on.
-  if config.method in ("continuous", "discrete", "discrete_ec"):
+  if not _SKIP_ROLLOUT.value and config.method in ("continuous", "discrete", "discrete_ec"):
     if _CHECKPOINT.value:
       model, config = checkpoints.load_model(_CHECKPOINT.value)
     else:

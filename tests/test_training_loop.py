@@ -192,7 +192,7 @@ def test_validation_reaching_the_trigger_starts_the_decay_in_the_run(tmp_path):
 
 
 def test_the_loop_compiles_once_per_padded_length_and_trains_through_them(tmp_path):
-  config = _tiny(num_steps=8)
+  config = _tiny(num_steps=8, checkpoint_every=8)
   config.data.pad_batches = "bucket"
   # Graphs of 7..11 nodes fit 64 tokens, 12..16 need 128: two lengths, two compiles.
   config.data.train_min_nodes, config.data.train_max_nodes, config.data.bucket = 7, 16, 64

@@ -121,6 +121,41 @@ def test_corruption_off_for_a_batch_when_the_batch_draw_fails():
   np.testing.assert_array_equal(np.asarray(state), np.asarray(batch["inputs_BLF"]))
 
 
+def test_likely_errors_follow_the_logits_but_never_give_the_true_value():
+  logits_BLV = jnp.zeros((1, 4, 25)).at[..., 5].set(20.0).at[..., 7].set(10.0)
+  true_BL = jnp.array([[5, 3, 5, 7]])
+  draws = np.stack([np.asarray(corruption.likely_errors(jax.random.key(s), logits_BLV, true_BL))
+                    for s in range(50)])[:, 0]  # [draw, position]
+  assert not (draws == np.asarray(true_BL)[0]).any()
+  # Where 5 is the truth the next most likely value wins; elsewhere 5 itself.
+  assert (draws[:, 0] == 7).mean() > 0.95 and (draws[:, 2] == 7).mean() > 0.95
+  assert (draws[:, 1] == 5).mean() > 0.95 and (draws[:, 3] == 5).mean() > 0.95
+
+
+@pytest.mark.parametrize("batch_prob", [1e-9, 1.0])  # A batch draw that fails, one that holds.
+def test_model_replacements_are_used_only_in_a_corrupted_batch(batch_prob):
+  batch = _batch()
+  t_B = jnp.array([2])
+  state_in, _ = recurrence.teacher_forced_pair(
+      batch["inputs_BLF"], batch["targets_BLF"], batch["node_depth_BL"], t_B)
+  calls = []
+
+  def replacements_fn(key):
+    calls.append(key)  # Traced as a branch of lax.cond whether or not it is taken.
+    return jnp.full(batch["node_depth_BL"].shape, 11, jnp.int32)
+
+  corrupted, mask_BL = corruption.corrupt_values(
+      jax.random.key(0), state_in, batch["node_depth_BL"], t_B, batch_prob=batch_prob,
+      token_prob=1.0, candidates="computed", value_vocab_size=25,
+      replacements_fn=replacements_fn)
+  mask = np.asarray(mask_BL)
+  assert mask.any() == (batch_prob == 1.0)
+  values = np.asarray(corrupted[..., vocab_lib.VALUE])
+  np.testing.assert_array_equal(values[mask], 11)
+  np.testing.assert_array_equal(values[~mask], np.asarray(state_in[..., vocab_lib.VALUE])[~mask])
+  assert calls, "the replacement function was never traced"
+
+
 def test_operand_values_are_read_at_definitions_and_empty_until_computed():
   batch = _batch()
   names_BLS, defining_BL = recurrence.operand_names(batch["inputs_BLF"], VOCAB.var_na)

@@ -11,8 +11,10 @@ from configs import continuous as continuous_config
 from configs import discrete_ec as discrete_ec_config
 from configs import e2e_recurrent as e2e_config
 from configs import feedforward as feedforward_config
+from recur_latent.data import vocab as vocab_lib
 from recur_latent.models import factory
 from recur_latent.training import data_stream
+from recur_latent.training import objectives
 from recur_latent.training import throughput
 from recur_latent.training import train_step as train_step_lib
 
@@ -61,6 +63,23 @@ def test_every_method_takes_a_finite_step_that_changes_parameters(method):
 
 def test_discrete_rollout_training_with_straight_through_takes_a_step():
   config = _tiny(discrete_ec_config, **{"train.rollout": True})
+  state, metrics = _one_step(config, train_step_lib.make_mesh(1))
+  assert bool(metrics["finite"]) and float(metrics["grad_norm"]) > 0
+
+
+def test_corruption_from_the_models_own_errors_takes_a_step_and_is_always_wrong():
+  config = _tiny(discrete_ec_config, **{"train.corrupt_values": "model",
+                                        "train.corrupt_batch_prob": 1.0,
+                                        "train.corrupt_token_prob": 1.0,
+                                        "train.corrupt_candidates": "computed"})
+  model = factory.build_model(config, nnx.Rngs(config.seed))
+  batch = {k: jnp.asarray(v) for k, v in data_stream.BatchSource(config).batch(0).items()}
+  ex = objectives.teacher_forced_examples(batch, jax.random.key(1), config, model)
+  mask = np.asarray(ex["corrupted_BL"])
+  assert mask.sum() > 10
+  value = vocab_lib.VALUE
+  wrong = np.asarray(ex["inputs_BLF"][..., value] != ex["targets_BLF"][..., value])
+  assert wrong[mask].all()
   state, metrics = _one_step(config, train_step_lib.make_mesh(1))
   assert bool(metrics["finite"]) and float(metrics["grad_norm"]) > 0
 

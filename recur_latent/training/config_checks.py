@@ -92,6 +92,8 @@ def check_config(config, *, num_devices=1):
   _require(t.corrupt_candidates in ("due", "previous", "computed"),
            "train.corrupt_candidates",
            f"must be due, previous or computed, got {t.corrupt_candidates!r}")
+  _require(t.corrupt_values in ("uniform", "model"), "train.corrupt_values",
+           f"must be uniform or model, got {t.corrupt_values!r}")
   _require(t.operand_loss_weight >= 0, "train.operand_loss_weight", "must be >= 0")
   _require(t.operand_value_loss_weight >= 0, "train.operand_value_loss_weight", "must be >= 0")
   _require(t.operand_value_loss_weight == 0 or t.operand_loss_weight > 0,

@@ -33,12 +33,14 @@ def _state_loss(logits, targets_BLF, node_depth_BL, t_B, train_cfg):
                            due_weight=train_cfg.due_weight)
 
 
-def teacher_forced_examples(batch, key, config):
+def teacher_forced_examples(batch, key, config, model=None):
   """One-step examples: a dict of (possibly corrupted) inputs, the clean inputs,
   targets, node depths, the iteration t_B of each and the corrupted mask.
 
   'sample' draws one iteration per graph uniformly from 0..graph depth;
   'all' folds iterations 0..train_iters-1 of every graph into the batch.
+  With `train.corrupt_values=model`, `model` predicts the clean step and the
+  corrupted values are drawn from its wrong answers (no gradient flows there).
   """
   train_cfg = config.train
   inputs_BLF, targets_BLF = batch["inputs_BLF"], batch["targets_BLF"]
@@ -53,11 +55,20 @@ def teacher_forced_examples(batch, key, config):
     t_B = jnp.tile(jnp.arange(num_iters, dtype=jnp.int32), graph_depth_B.shape[0])
   state_in_BLF, state_out_BLF = recurrence.teacher_forced_pair(
       inputs_BLF, targets_BLF, node_depth_BL, t_B)
+  replacements_fn = None
+  if train_cfg.corrupt_values == "model":
+    if model is None:
+      raise ValueError("train.corrupt_values=model needs the model")
+
+    def replacements_fn(value_key):
+      value_logits_BLV = jax.lax.stop_gradient(model(state_in_BLF)[vocab_lib.VALUE])
+      return corruption.likely_errors(value_key, value_logits_BLV,
+                                      state_out_BLF[..., vocab_lib.VALUE])
   corrupted_in_BLF, corrupted_BL = corruption.corrupt_values(
       corrupt_key, state_in_BLF, node_depth_BL, t_B,
       batch_prob=train_cfg.corrupt_batch_prob, token_prob=train_cfg.corrupt_token_prob,
       candidates=train_cfg.corrupt_candidates,
-      value_vocab_size=config.data.modulus + 2)
+      value_vocab_size=config.data.modulus + 2, replacements_fn=replacements_fn)
   return dict(inputs_BLF=corrupted_in_BLF, clean_inputs_BLF=state_in_BLF,
               targets_BLF=state_out_BLF, node_depth_BL=node_depth_BL, t_B=t_B,
               corrupted_BL=corrupted_BL)
@@ -108,7 +119,7 @@ def _forward(model, tokens_BLF, drop_key, train_cfg):
 
 def discrete_teacher_forced_loss(model, batch, key, config):
   data_key, dropout_key = jax.random.split(key)
-  ex = teacher_forced_examples(batch, data_key, config)
+  ex = teacher_forced_examples(batch, data_key, config, model)
   train_cfg = config.train
   logits, aux_logits = _forward(model, ex["inputs_BLF"], _dropout_key(config.model, dropout_key),
                                 train_cfg)
