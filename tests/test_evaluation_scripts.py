@@ -12,6 +12,7 @@ from experiments import sweep
 from recur_latent.evaluation import artifacts
 from recur_latent.models import factory
 from recur_latent.training import checkpoints
+from recur_latent.training import config_checks
 from recur_latent.training import train_step
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -124,3 +125,15 @@ def test_compare_tabulates_and_plots_finished_evaluations(tmp_path):
   assert (output / "accuracy_vs_size.png").exists()
   bad = _run("experiments.compare", "--evals=nopath", f"--output={output}")
   assert bad.returncode != 0 and "name=path" in bad.stderr
+
+
+@pytest.mark.parametrize("sweep_file", sorted(
+    f for f in os.listdir(os.path.join(REPO, "configs", "sweeps")) if f.endswith(".py")
+    and not f.startswith("_")))
+def test_every_sweep_file_builds_valid_configs(sweep_file):
+  # A misspelt override key or a bad value fails here, not an hour into a GPU lease.
+  runs = sweep.load_sweep(os.path.join(REPO, "configs", "sweeps", sweep_file))
+  assert runs
+  for name, config_path, overrides in runs:
+    config = sweep.load_config(config_path, overrides)
+    config_checks.check_config(config, num_devices=1)

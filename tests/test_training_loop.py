@@ -1,5 +1,6 @@
 """The training loop: resume, NaN stop, SIGTERM, hard kill, config errors."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -112,8 +113,12 @@ def _start_training(workdir, num_steps):
           "--config=configs/discrete_ec.py:size=tiny", f"--workdir={workdir}",
           f"--config.train.num_steps={num_steps}", "--config.train.checkpoint_every=5",
           "--config.train.log_every=1", "--nofinal_eval"]
+  # One device: this test is about signals and restarts, and a sharded
+  # checkpoint save of 8 emulated devices costs seconds in each fresh process.
+  env = dict(os.environ, XLA_FLAGS=re.sub(r"--xla_force_host_platform_device_count=\d+", "",
+                                           os.environ.get("XLA_FLAGS", "")))
   return subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
+                          text=True, env=env)
 
 
 def _wait_for_metrics(workdir, process, min_steps, timeout=240):
