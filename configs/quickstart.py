@@ -1,11 +1,12 @@
 """The README's main job: the full method, small enough for a laptop CPU.
 
 Trains the discrete + error-correction reasoner on graphs of N = 8..16 nodes
-for 7 minutes and then evaluates at the training size, 2x and 4x. The model
+for 6 minutes and then evaluates at the training size, 2x and 4x. The model
 and its training aids are the fastest learner of the first lever sweep
 (configs/sweeps/quickstart_levers.py, run `pair3`); the triggered decay is
 the `trig` run of the second (configs/sweeps/quickstart_steps.py), which
-reaches 95% at 2x after 2,400 steps, more than 7 CPU minutes give.
+reaches 95% at 2x after 2,400 steps; 6 minutes of 2 CPU cores gave 376
+(results/cpu_quickstart_session4/).
 """
 from configs import common
 
@@ -28,7 +29,7 @@ def get_config(arg=""):
   c.model.pair_heads_layer = 1  # ... and the pair head after layer 2.
   c.train.batch_size = 64
   c.train.num_steps = 5000  # A bound: the budget or the target stops the run first.
-  c.train.max_train_seconds = 420  # Stops in time for the evaluation (10 minutes in all).
+  c.train.max_train_seconds = 360  # Leaves time for the evaluation: 10 minutes in all on 2 slow cores.
   c.train.learning_rate = 2e-3
   c.train.warmup_steps = 200
   c.train.schedule = "triggered"  # The decay starts when validation at 2x first reaches 0.5 ...
@@ -41,12 +42,12 @@ def get_config(arg=""):
   c.train.use_value_loss_weight = 1.0  # ... to learn the lookup of a definition by name (results/h200_use_value).
   c.train.pair_value_loss_weight = 1.0  # At each second operand, the first two combined (results/h200_session3).
   c.train.log_every = 100
-  c.train.eval_every = 100  # Validation (about 2 s on 2 cores) also starts the decay.
+  c.train.eval_every = 250  # Validation also starts the decay; on 2 cores one costs ~25 s (40 steps).
   c.train.checkpoint_every = 500
   c.train.val_sizes = (32,)
-  c.train.val_num_graphs = 64
+  c.train.val_num_graphs = 32  # An untrained model runs all max_iters iterations: keep it small.
   c.eval.sizes = (16, 32, 64)
-  c.eval.num_graphs = 128
+  c.eval.num_graphs = 64  # N = 64 takes ~55 s on 2 cores.
   c.eval.batch_size = 128
   c.eval.halting = ("fixed_point",)  # No oracle: stop when the state stops changing.
   c.eval.max_iters = 24  # Graphs at 4x (N = 64) have depth <= ~14.
