@@ -4,7 +4,8 @@ Figures: compile time, median step time, graphs/s, real and padded tokens/s,
 padding share, XLA FLOPs per step, achieved TFLOP/s and MFU (against
 --peak_tflops, default the H200's measured dense bf16 rate), peak device
 memory of the compiled step, and the time to solve the fixed evaluation set
-with the adaptive while_loop rollout.
+with the adaptive while_loop rollout. `--profile_dir=DIR` also traces a few
+train steps and prints the time per kernel (the table lands in the JSON too).
 """
 import json
 
@@ -15,6 +16,7 @@ from ml_collections import config_flags
 
 from recur_latent.models import factory
 from recur_latent.training import checkpoints
+from recur_latent.training import profiling
 from recur_latent.training import throughput
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config to benchmark.")
@@ -26,6 +28,9 @@ _HALTING = flags.DEFINE_list("halting", ["oracle"], "Halting rules of the rollou
 _EVAL_BATCH = flags.DEFINE_integer("eval_batch", 256, "Graphs per rollout batch.")
 _SKIP_TRAIN = flags.DEFINE_bool("skip_train_step", False, "Time the rollout only.")
 _SKIP_ROLLOUT = flags.DEFINE_bool("skip_rollout", False, "Time the train step only.")
+_PROFILE_DIR = flags.DEFINE_string("profile_dir", None,
+                                   "Also trace some train steps here and print the time per kernel.")
+_PROFILE_STEPS = flags.DEFINE_integer("profile_steps", 5, "Train steps in the profiler trace.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None,
                                   "Optional trained workdir for the rollout timing.")
 _OUTPUT = flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
@@ -38,8 +43,12 @@ def main(argv):
   results = {}
   if not _SKIP_TRAIN.value:
     results["train_step"] = throughput.benchmark_train_step(
-        config, steps=_STEPS.value, peak_flops=_PEAK.value * 1e12)
-    print(json.dumps(results["train_step"], indent=2))
+        config, steps=_STEPS.value, peak_flops=_PEAK.value * 1e12,
+        profile_dir=_PROFILE_DIR.value, profile_steps=_PROFILE_STEPS.value)
+    profile = results["train_step"].get("profile")
+    print(json.dumps({k: v for k, v in results["train_step"].items() if k != "profile"}, indent=2))
+    if profile:
+      print(profiling.format_table(profile))
     _write(results)  # The train-step figures survive a failure further on.
   if not _SKIP_ROLLOUT.value and config.method in ("continuous", "discrete", "discrete_ec"):
     if _CHECKPOINT.value:

@@ -17,6 +17,7 @@ from recur_latent.data import tokenize as tokenize_lib
 from recur_latent.models import factory
 from recur_latent.models import recurrence
 from recur_latent.training import data_stream
+from recur_latent.training import profiling
 from recur_latent.training import train_step as train_step_lib
 
 
@@ -55,8 +56,12 @@ def _time_calls(fn, args_list, repeats):
   return float(np.median(times))
 
 
-def benchmark_train_step(config, *, steps=20, peak_flops=None):
-  """Median step time and derived rates of the real jitted train step."""
+def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None, profile_steps=5):
+  """Median step time and derived rates of the real jitted train step.
+
+  With `profile_dir`, `profile_steps` more steps run under the profiler
+  after the timing; the result then has 'profile' (profiling.kernel_table).
+  """
   mesh = train_step_lib.make_mesh()
   model = factory.build_model(config, nnx.Rngs(config.seed))
   graphdef, tx, state = train_step_lib.init_state(model, config.train)
@@ -104,6 +109,9 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None):
   if peak_flops:
     out["mfu_xla"] = flops / step_s / peak_flops
     out["mfu_real_tokens"] = out["mfu_xla"] * (1.0 - out["padding_share"])
+  if profile_dir:
+    trace = profiling.trace_calls(run, list(zip(batches_np, batches)), profile_steps, profile_dir)
+    out["profile"] = dict(profiling.kernel_table(trace, calls=profile_steps), trace=trace)
   return out
 
 

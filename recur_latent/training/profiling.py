@@ -1,0 +1,103 @@
+"""Where a compiled step spends its time: a profiler trace of a few calls, summed per kernel.
+
+`trace_calls` records a trace with `jax.profiler` (TensorBoard's profile
+plugin reads the directory; `perfetto_trace.json.gz` opens in ui.perfetto.dev).
+`kernel_table` sums the trace's complete events per name on the device
+timelines: the GPU's streams where there is a GPU, otherwise the threads on
+which XLA's CPU runtime executes. Each event counts its self time (its
+duration less that of the events nested in it on the same timeline), so a
+while loop or an executor's wrapper event is not counted twice. It is the
+breakdown that says which operations to make faster (results/performance.md).
+"""
+import collections
+import glob
+import gzip
+import json
+import os
+
+import jax
+
+_CPU_EXECUTION_THREADS = ("tf_XLAPjRtCpuClient", "tf_XLAEigen")
+
+
+def trace_calls(fn, args_list, calls: int, profile_dir: str) -> str:
+  """Runs `fn(*args)` `calls` times under the profiler; returns the Perfetto trace's path."""
+  jax.block_until_ready(fn(*args_list[0]))  # Compiled and warm before the trace starts.
+  with jax.profiler.trace(profile_dir, create_perfetto_trace=True):
+    for i in range(calls):
+      jax.block_until_ready(fn(*args_list[i % len(args_list)]))
+  traces = sorted(glob.glob(os.path.join(profile_dir, "plugins", "profile", "*",
+                                         "perfetto_trace.json.gz")), key=os.path.getmtime)
+  if not traces:
+    raise FileNotFoundError(f"the profiler wrote no perfetto_trace.json.gz under {profile_dir}")
+  return traces[-1]
+
+
+def _device_events(events):
+  """The complete ('X') events of the device timelines, and which timelines those were."""
+  processes, threads = {}, {}
+  for e in events:
+    if e.get("ph") == "M" and e.get("name") == "process_name":
+      processes[e["pid"]] = e["args"]["name"]
+    elif e.get("ph") == "M" and e.get("name") == "thread_name":
+      threads[(e["pid"], e["tid"])] = e["args"]["name"]
+  complete = [e for e in events if e.get("ph") == "X"]
+  on_device = [e for e in complete if processes.get(e["pid"], "").startswith("/device:")]
+  if on_device:
+    return on_device, "device"
+  on_cpu_runtime = [e for e in complete
+                    if threads.get((e["pid"], e["tid"]), "").startswith(_CPU_EXECUTION_THREADS)
+                    and "wait for completion" not in e["name"]]  # Waiting, not work.
+  return on_cpu_runtime, "cpu runtime threads"
+
+
+def _self_times(events):
+  """[(event, self time in us)]: each duration less its directly nested events'."""
+  by_timeline = collections.defaultdict(list)
+  for e in events:
+    by_timeline[(e["pid"], e["tid"])].append(e)
+  out = []
+  for timeline in by_timeline.values():
+    timeline.sort(key=lambda e: (float(e["ts"]), -float(e.get("dur", 0.0))))
+    open_events = []  # [event, self time] of the enclosing events, outermost first.
+    for e in timeline:
+      start, dur = float(e["ts"]), float(e.get("dur", 0.0))
+      while open_events and start >= float(open_events[-1][0]["ts"]) + float(open_events[-1][0].get("dur", 0.0)):
+        out.append(tuple(open_events.pop()))
+      if open_events:
+        open_events[-1][1] -= dur
+      open_events.append([e, dur])
+    out.extend(tuple(item) for item in open_events)
+  return out
+
+
+def kernel_table(trace_path: str, *, calls: int = 1, top: int = 25) -> dict:
+  """{'timeline', 'total_ms_per_call', 'rows': [{name, ms_per_call, count_per_call, share}]}.
+
+  Times are summed over the trace and divided by `calls` (the traced calls),
+  so a row reads as milliseconds of that kernel in one step.
+  """
+  with gzip.open(trace_path, "rt") as f:
+    trace = json.load(f)
+  events = trace["traceEvents"] if isinstance(trace, dict) else trace
+  device_events, timeline = _device_events(events)
+  total_us, count = collections.Counter(), collections.Counter()
+  for e, self_us in _self_times(device_events):
+    total_us[e["name"]] += max(self_us, 0.0)
+    count[e["name"]] += 1
+  all_us = sum(total_us.values())
+  rows = [{"name": name, "ms_per_call": us / 1e3 / calls, "count_per_call": count[name] / calls,
+           "share": us / all_us if all_us else 0.0}
+          for name, us in total_us.most_common(top)]
+  return {"timeline": timeline, "total_ms_per_call": all_us / 1e3 / calls, "rows": rows}
+
+
+def format_table(table: dict) -> str:
+  """Markdown of `kernel_table`'s result."""
+  lines = [f"Kernels on the {table['timeline']}: {table['total_ms_per_call']:.2f} ms per step in all.",
+           "", "| kernel | ms per step | calls per step | share |", "|---|---|---|---|"]
+  for row in table["rows"]:
+    name = row["name"] if len(row["name"]) <= 80 else row["name"][:77] + "..."
+    lines.append(f"| `{name}` | {row['ms_per_call']:.3f} | {row['count_per_call']:.1f} | "
+                 f"{row['share']:.1%} |")
+  return "\n".join(lines)
