@@ -123,7 +123,8 @@ def combine(evaluations: dict[str, dict], output_dir: str) -> dict:
 def run_sweep(sweep_arg: str, workdir_root: str, *, only=None, train_fn: Callable = loop.train,
               log: Callable = logging.info) -> dict:
   """Runs every run of a sweep (skipping finished ones) and writes the combined outputs."""
-  runs = load_sweep(sweep_arg)
+  all_runs = load_sweep(sweep_arg)
+  runs = all_runs
   if only:
     unknown = set(only) - {name for name, _, _ in runs}
     if unknown:
@@ -134,8 +135,18 @@ def run_sweep(sweep_arg: str, workdir_root: str, *, only=None, train_fn: Callabl
     log(f"run {index + 1}/{len(runs)}: {name} ({config_path}, {overrides})")
     config = load_config(config_path, overrides)
     evaluations[name] = run_one(name, config, os.path.join(workdir_root, name), train_fn=train_fn, log=log)
-  combine(evaluations, workdir_root)
-  log(f"wrote {os.path.join(workdir_root, 'sweep.md')}")
+  # The combined outputs cover every finished run of the sweep, in the sweep's
+  # order, so processes that split it with --only do not overwrite each other's rows.
+  combined = {}
+  for name, _, _ in all_runs:
+    eval_path = os.path.join(workdir_root, name, artifacts.JSON_NAME)
+    if name in evaluations:
+      combined[name] = evaluations[name]
+    elif os.path.exists(eval_path):
+      with open(eval_path) as f:
+        combined[name] = json.load(f)
+  combine(combined, workdir_root)
+  log(f"wrote {os.path.join(workdir_root, 'sweep.md')} ({len(combined)} of {len(all_runs)} runs)")
   return evaluations
 
 

@@ -103,6 +103,16 @@ def test_sweep_trains_evaluates_combines_and_skips_finished_runs(tmp_path):
   assert again["discrete"]["results"] == evaluations["discrete"]["results"]
 
 
+def test_sweep_split_over_processes_combines_every_finished_run(tmp_path):
+  root = str(tmp_path / "sweep")
+  train = lambda config, workdir: save_random_model(config, workdir)
+  sweep.run_sweep("configs/sweeps/tiny.py", root, only=["discrete"], train_fn=train, log=lambda _: None)
+  sweep.run_sweep("configs/sweeps/tiny.py", root, only=["feedforward"], train_fn=train,
+                  log=lambda _: None)
+  table = (tmp_path / "sweep" / "sweep.md").read_text()
+  assert "| discrete |" in table and "| feedforward |" in table
+
+
 def test_sweep_overrides_reject_unknown_fields():
   with pytest.raises(KeyError, match="no field 'num_stepz'"):
     sweep.load_config("configs/discrete.py:size=tiny", {"train.num_stepz": 3})
