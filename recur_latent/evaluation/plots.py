@@ -130,11 +130,12 @@ def training_curves(runs: Mapping[str, Sequence[Mapping]], metrics: Sequence[str
   """One panel per metric, one line per run, from metrics.jsonl records."""
   fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False)
   for ax, metric in zip(axes[0], metrics):
-    for name, records in runs.items():
+    for index, (name, records) in enumerate(runs.items()):
       points = [(r[x], r[metric]) for r in records if metric in r and x in r]
       if points:
         xs, ys = zip(*points)
-        ax.plot(xs, ys, label=name, linewidth=1.2)
+        # Past the 10 colours of the cycle, a dashed line tells reused colours apart.
+        ax.plot(xs, ys, label=name, linewidth=1.2, linestyle="-" if index < 10 else "--")
     ax.set_xlabel(x)
     ax.set_title(metric, fontsize=10)
     ax.grid(alpha=0.3)
