@@ -16,6 +16,15 @@ def parse_arg(arg):
   return out
 
 
+def parse_steps_option(arg, default=3000):
+  """The step cap of a steps-to-target sweep from its ':steps=N' argument (the only option)."""
+  options = parse_arg(arg)
+  steps = int(options.pop("steps", default))
+  if options:
+    raise ValueError(f"unknown sweep options {sorted(options)}; expected steps=N")
+  return steps
+
+
 def base_config():
   c = ml_collections.ConfigDict()
   c.method = "discrete_ec"  # Which of the SPEC's six methods (models.factory.METHODS).

@@ -143,8 +143,7 @@ def run_sweep(sweep_arg: str, workdir_root: str, *, only=None, train_fn: Callabl
     if name in evaluations:
       combined[name] = evaluations[name]
     elif os.path.exists(eval_path):
-      with open(eval_path) as f:
-        combined[name] = json.load(f)
+      combined[name] = artifacts.read_evaluation(eval_path)
   combine(combined, workdir_root)
   log(f"wrote {os.path.join(workdir_root, 'sweep.md')} ({len(combined)} of {len(all_runs)} runs)")
   return evaluations

@@ -14,10 +14,7 @@ from configs import common
 
 
 def get_sweep(arg=""):
-  options = common.parse_arg(arg)
-  steps = int(options.pop("steps", 3000))
-  if options:
-    raise ValueError(f"unknown sweep options {sorted(options)}; expected steps=N")
+  steps = common.parse_steps_option(arg)
   shared = {"train.num_steps": steps, "train.max_train_seconds": 0, "train.eval_every": 250,
             "train.checkpoint_every": 250, "train.stop_at_target": True,
             "train.target_accuracy": 0.95,

@@ -59,15 +59,16 @@ def _self_times(events):
   out = []
   for timeline in by_timeline.values():
     timeline.sort(key=lambda e: (float(e["ts"]), -float(e.get("dur", 0.0))))
-    open_events = []  # [event, self time] of the enclosing events, outermost first.
+    enclosing = []  # [end, event, self time] of the open events, outermost first.
     for e in timeline:
       start, dur = float(e["ts"]), float(e.get("dur", 0.0))
-      while open_events and start >= float(open_events[-1][0]["ts"]) + float(open_events[-1][0].get("dur", 0.0)):
-        out.append(tuple(open_events.pop()))
-      if open_events:
-        open_events[-1][1] -= dur
-      open_events.append([e, dur])
-    out.extend(tuple(item) for item in open_events)
+      while enclosing and start >= enclosing[-1][0]:
+        _, done, self_us = enclosing.pop()
+        out.append((done, self_us))
+      if enclosing:
+        enclosing[-1][2] -= dur
+      enclosing.append([start + dur, e, dur])
+    out.extend((e, self_us) for _, e, self_us in enclosing)
   return out
 
 
