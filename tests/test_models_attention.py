@@ -214,6 +214,10 @@ def test_relative_terms_backward_has_no_scatter():
   fast = str(jax.make_jaxpr(jax.grad(loss(positions.relative_terms), argnums=(0, 1)))(c2p, p2c))
   plain = str(jax.make_jaxpr(jax.grad(loss(_gathered_terms), argnums=(0, 1)))(c2p, p2c))
   assert "scatter" in plain and "scatter" not in fast
+  # The diagonals are read by skewed reshapes, not gathers (a gather along the
+  # rows was the most expensive kernel of the GPU step; results/performance.md).
+  backward = str(jax.make_jaxpr(lambda d: positions._aligned_terms_bwd(3, None, d))(jnp.ones((1, 2, 8, 8))))
+  assert "gather" not in backward and "scatter" not in backward
 
 
 def test_aligned_relative_attention_equals_explicit_positions_with_gradients():

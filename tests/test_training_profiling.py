@@ -27,6 +27,10 @@ def test_kernel_table_sums_device_events_per_name_and_per_call(tmp_path):
   assert table["rows"][0]["ms_per_call"] == 0.3 and table["rows"][0]["count_per_call"] == 1.0
   assert abs(table["rows"][0]["share"] - 600 / 850) < 1e-9
   assert "| `gemm` | 0.100 | 0.5 | 23.5% |" in profiling.format_table(table)
+  # Busy is the union [0, 300] + [380, 730] us; the span is 730 us; one idle gap of 80 us.
+  assert table["busy_ms_per_call"] == 0.325 and table["span_ms_per_call"] == 0.365
+  assert table["gaps"] == [{"ms": 0.08, "after": "fusion_softmax", "before": "while"}]
+  assert "idle 0.080 ms after `fusion_softmax`, before `while`" in profiling.format_table(table)
 
 
 def test_benchmark_profiles_the_real_train_step_on_the_cpu(tmp_path):
@@ -37,3 +41,4 @@ def test_benchmark_profiles_the_real_train_step_on_the_cpu(tmp_path):
   assert profile["rows"] and profile["total_ms_per_call"] > 0
   # The kernels of one step cannot take longer than the traced steps' wall-clock allows.
   assert profile["total_ms_per_call"] < 50 * out["step_s"] * 1e3
+  assert 0 < profile["busy_ms_per_call"] <= profile["span_ms_per_call"]

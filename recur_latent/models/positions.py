@@ -73,14 +73,14 @@ def _aligned_terms_fwd(c2p_BHQR, p2c_BHRS, window):
 
 
 def _aligned_terms_bwd(window, _, d_BHQS):
-  """Gradients of both tables by gathers and masked sums, never a scatter.
+  """Gradients of both tables by row / column sums and diagonal reads, never a scatter.
 
   Autodiff of take_along_axis scatter-adds dS into the tables, which on GPU
   means atomics and dominated the train step (see attention.py). Here every
   bucket is read out of dS instead. A distance 0 < r < W has exactly one key
-  per query (j = i - r) and one query per key (i = j + r): a diagonal of dS,
-  fetched with a gather. Buckets 0 (every j >= i) and W (every j <= i - W)
-  collect many entries: masked row sums for c2p, masked column sums for p2c.
+  per query (j = i - r) and one query per key (i = j + r): a diagonal of dS.
+  Buckets 0 (every j >= i) and W (every j <= i - W) collect many entries:
+  masked row sums for c2p, masked column sums for p2c.
   """
   length = d_BHQS.shape[-1]
   buckets_QS = _aligned_buckets(length, window)
@@ -94,20 +94,51 @@ def _aligned_terms_bwd(window, _, d_BHQS):
     p2c_edges.append(dw_BHQS.sum(-2, keepdims=True))
   if window < 2:
     return jnp.concatenate(c2p_edges, -1), jnp.concatenate(p2c_edges, -2)
-
-  # Distances 1..W-1: m indexes r = m + 1; out-of-range partners (i - r < 0 for
-  # c2p, j + r >= L for p2c) are clipped for the gather and zeroed after it.
-  pos_L1 = jnp.arange(length, dtype=jnp.int32)[:, None]
-  dist_1M = jnp.arange(1, window, dtype=jnp.int32)[None, :]
-  key_QM = pos_L1 - dist_1M                       # j = i - r
-  c2p_mid_BHQM = jnp.take_along_axis(d_BHQS, jnp.clip(key_QM, 0, length - 1)[None, None], axis=-1)
-  c2p_mid_BHQM = jnp.where(key_QM >= 0, c2p_mid_BHQM, zero)
-  query_MS = (pos_L1 + dist_1M).T                 # i = j + r
-  p2c_mid_BHMS = jnp.take_along_axis(d_BHQS, jnp.clip(query_MS, 0, length - 1)[None, None], axis=-2)
-  p2c_mid_BHMS = jnp.where(query_MS < length, p2c_mid_BHMS, zero)
+  # Distances 1..W-1: the c2p gradient is dS[i, i - r]; the p2c gradient
+  # dS[j + r, j] is the same diagonal indexed by its key, a shift of the first.
+  c2p_mid_BHQM = _subdiagonals(d_BHQS, window - 1)
+  p2c_mid_BHMS = _by_key(c2p_mid_BHQM)
   d_c2p_BHQR = jnp.concatenate([c2p_edges[0], c2p_mid_BHQM, c2p_edges[1]], -1)
   d_p2c_BHRS = jnp.concatenate([p2c_edges[0], p2c_mid_BHMS, p2c_edges[1]], -2)
   return d_c2p_BHQR, d_p2c_BHRS
+
+
+def _subdiagonals(x_BHQS, count):
+  """[..., Q, count]: entry (i, r - 1) is x[i, i - r] for r = 1..count, 0 where i < r.
+
+  Read by a skew instead of a gather: flattened and padded in front by F,
+  row-major rows of length L + 1 put x[i, i - F + c] at row i, column c, so
+  the first F columns hold the diagonals r = F..1. Flatten, pad, reshape and
+  slice are copies with contiguous reads (the reshapes are free), where a
+  gather along the rows was the train step's most expensive kernel (a
+  strided read per element; results/performance.md).
+  """
+  *lead, length, _ = x_BHQS.shape
+  reach = min(count, length - 1)  # Distances >= L never occur.
+  if reach < 1:
+    return jnp.zeros((*lead, length, count), x_BHQS.dtype)
+  flat = x_BHQS.reshape(*lead, length * length)
+  flat = jnp.pad(flat, [(0, 0)] * len(lead) + [(reach, length - reach)])
+  skewed = flat.reshape(*lead, length, length + 1)[..., :reach][..., ::-1]  # Column r - 1 is r.
+  valid_Q1M = jnp.arange(length)[:, None] >= jnp.arange(1, reach + 1)[None, :]
+  diag_BHQM = jnp.where(valid_Q1M, skewed, jnp.zeros((), x_BHQS.dtype))
+  if reach < count:
+    diag_BHQM = jnp.pad(diag_BHQM, [(0, 0)] * len(lead) + [(0, 0), (0, count - reach)])
+  return diag_BHQM
+
+
+def _by_key(diag_BHQM):
+  """[..., M, L]: entry (r - 1, j) is diag[j + r, r - 1], 0 where j + r >= L.
+
+  Row m of the transpose shifted left by r = m + 1: in rows of length L + 1,
+  the transpose's flat index m * L + j + m + 1 is m * (L + 1) + j + 1.
+  """
+  *lead, length, count = diag_BHQM.shape
+  flat = jnp.swapaxes(diag_BHQM, -1, -2).reshape(*lead, count * length)
+  flat = jnp.pad(flat[..., 1:], [(0, 0)] * len(lead) + [(0, count + 1)])
+  shifted_BHMS = flat.reshape(*lead, count, length + 1)[..., :length]
+  valid_MS = (jnp.arange(1, count + 1)[:, None] + jnp.arange(length)[None, :]) < length
+  return jnp.where(valid_MS, shifted_BHMS, jnp.zeros((), diag_BHQM.dtype))
 
 
 _aligned_terms.defvjp(_aligned_terms_fwd, _aligned_terms_bwd)

@@ -90,13 +90,46 @@ def kernel_table(trace_path: str, *, calls: int = 1, top: int = 25) -> dict:
   rows = [{"name": name, "ms_per_call": us / 1e3 / calls, "count_per_call": count[name] / calls,
            "share": us / all_us if all_us else 0.0}
           for name, us in total_us.most_common(top)]
-  return {"timeline": timeline, "total_ms_per_call": all_us / 1e3 / calls, "rows": rows}
+  return {"timeline": timeline, "total_ms_per_call": all_us / 1e3 / calls, "rows": rows,
+          **_occupancy(device_events, calls)}
+
+
+def _occupancy(events, calls, top_gaps=5):
+  """How busy the device was: the union of event intervals against the traced span.
+
+  The span runs from the first event's start to the last one's end, so it
+  includes the host's time between calls; `busy` far below `span` means the
+  device waited (on launches, host work or transfers), and the longest gaps
+  say between which kernels.
+  """
+  if not events:
+    return {"busy_ms_per_call": 0.0, "span_ms_per_call": 0.0, "gaps": []}
+  intervals = sorted((float(e["ts"]), float(e["ts"]) + float(e.get("dur", 0.0)), e["name"])
+                     for e in events)
+  busy_us, gaps = 0.0, []
+  run_start, run_end, run_last = intervals[0]
+  for start, end, name in intervals[1:]:
+    if start > run_end:
+      busy_us += run_end - run_start
+      gaps.append((start - run_end, run_last, name))
+      run_start = start
+    if end >= run_end:
+      run_end, run_last = end, name
+  busy_us += run_end - run_start
+  span_us = max(end for _, end, _ in intervals) - intervals[0][0]
+  gaps.sort(reverse=True)
+  return {"busy_ms_per_call": busy_us / 1e3 / calls, "span_ms_per_call": span_us / 1e3 / calls,
+          "gaps": [{"ms": g / 1e3, "after": a, "before": b} for g, a, b in gaps[:top_gaps]]}
 
 
 def format_table(table: dict) -> str:
   """Markdown of `kernel_table`'s result."""
-  lines = [f"Kernels on the {table['timeline']}: {table['total_ms_per_call']:.2f} ms per step in all.",
-           "", "| kernel | ms per step | calls per step | share |", "|---|---|---|---|"]
+  lines = [f"Kernels on the {table['timeline']}: {table['total_ms_per_call']:.2f} ms per step in all; "
+           f"busy {table.get('busy_ms_per_call', 0.0):.2f} of a {table.get('span_ms_per_call', 0.0):.2f} "
+           "ms span per step."]
+  for gap in table.get("gaps", []):
+    lines.append(f"- idle {gap['ms']:.3f} ms after `{gap['after'][:60]}`, before `{gap['before'][:60]}`")
+  lines += ["", "| kernel | ms per step | calls per step | share |", "|---|---|---|---|"]
   for row in table["rows"]:
     name = row["name"] if len(row["name"]) <= 80 else row["name"][:77] + "..."
     lines.append(f"| `{name}` | {row['ms_per_call']:.3f} | {row['count_per_call']:.1f} | "

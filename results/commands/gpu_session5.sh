@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Session 5 on one H200, in one lease (started in the background; later calls
+# read runs/s5/plan.log):
+#   phase 1, alone on the GPU: the train-step benchmark of the full method with
+#     the skewed relative-attention backward, with a profile (kernel table,
+#     device occupancy, the Perfetto trace kept);
+#   phase 2, three jobs side by side until a shared deadline (session 4 showed
+#     that seven saturate the GPU), each trained until the deadline minus its
+#     evaluation's reserve, then evaluated:
+#     mixed   the full method on +, -, * (pair head on), trained on N <= 32;
+#     n512    the full method with validation at N = 128 starting a 4,000-step
+#             decay and no stop at the target; tested at N = 128, 256 and 512;
+#     interp  configs/interp.py (2 layers, d = 256, addition, no error
+#             correction) with no auxiliary heads, as the paper trained it,
+#             then experiments.interpret on it;
+#   phase 3: everything small packed into runs/s5_results.tgz.
+# SMOKE=1 runs the same plan with tiny configs on a CPU in a few minutes.
+source results/commands/gpu_common.sh
+T0=$(date +%s)
+R=${R:-runs/s5}
+mkdir -p "$R"
+if [ "${SMOKE:-0}" = 1 ]; then
+  TOTAL=${TOTAL:-300}; V=",size=tiny"; VC=":size=tiny"; NAMES=48; VAL="(12,)"; VAL_INTERP="(12,)"
+  MAIN_SIZES=8,12; MID=12; BIG=16; BIG2=24; NMAIN=16; NBIG=8; NBIG2=4; INTERP_SIZES=8,12; INTERP_FLAGS="--num_bases=1 --num_settings=2 --novalue_grid"
+else
+  TOTAL=${TOTAL:-1350}; V=""; VC=""; NAMES=512; VAL="(128,)"; VAL_INTERP="(64,)"
+  MAIN_SIZES=8,16,32,48,64,96,128; MID=128; BIG=256; BIG2=512; NMAIN=1024; NBIG=512; NBIG2=128; INTERP_SIZES=8,16,32,64,96; INTERP_FLAGS=""
+fi
+DEADLINE=$((T0 + TOTAL))
+left() { echo $((DEADLINE - $(date +%s))); }
+log() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$R/plan.log"; }
+budget() {  # Training seconds for a job whose evaluation needs $1 s (SMOKE: a fixed 20 s).
+  [ "${SMOKE:-0}" = 1 ] && { echo 20; return; }
+  local b=$(( $(left) - $1 )); [ "$b" -lt 30 ] && b=30; echo $b
+}
+FAST="configs/discrete_ec.py:recipe=fast$V"
+
+# --- Phase 1: the train step alone, timed and profiled.
+python3 -m experiments.benchmark --config="$FAST" --config.data.num_names=$NAMES --steps=20 \
+  --skip_rollout --profile_dir=/tmp/s5_profile --output="$R/benchmark.json" > "$R/benchmark.log" 2>&1
+log "benchmark (exit $?): $(grep -oE '"(step_s|graphs_per_s|mfu_xla)": [0-9.e-]+' "$R/benchmark.log" | tr '\n' ' ')"
+cp "$(ls -t /tmp/s5_profile/plugins/profile/*/perfetto_trace.json.gz | head -1)" "$R/train_step_trace.json.gz"
+
+# --- Phase 2: side by side until the deadline.
+# train_eval NAME RESERVE_S CONFIG [train overrides...]: trains for what is
+# left minus RESERVE_S, then evaluates at the paper's sizes.
+train_eval() {
+  local name=$1 reserve=$2 config=$3; shift 3
+  local b; b=$(budget "$reserve")
+  log "$name: training for ${b}s"
+  python3 -m experiments.train --config="$config" --workdir="$R/$name" --nofinal_eval \
+    --config.train.max_train_seconds=$b --config.train.log_every=100 \
+    --config.train.checkpoint_every=1000 "$@" > "$R/$name.log" 2>&1
+  log "$name: trained (exit $?)"
+  [ "$(left)" -gt 40 ] || { log "$name: no time left to evaluate"; return; }
+  python3 -m experiments.evaluate --workdir="$R/$name" --output="$R/$name/eval" \
+    --sizes=$MAIN_SIZES --num_graphs=$NMAIN --batch_size=128 > "$R/${name}_eval.log" 2>&1
+  log "$name: evaluated (exit $?)"
+}
+full="--config.data.num_names=$NAMES --config.train.val_sizes=$VAL"
+log "phase 2: $(left)s left"
+train_eval mixed 150 "$FAST" $full --config.data.ops="('add','sub','mul')" \
+  --config.model.pair_heads_layer=1 --config.train.pair_value_loss_weight=1.0 &
+(
+  b=$(budget 330)
+  log "n512: training for ${b}s"
+  python3 -m experiments.train --config="$FAST" --workdir="$R/n512" --nofinal_eval $full \
+    --config.train.stop_at_target=False --config.train.decay_steps=4000 \
+    --config.train.max_train_seconds=$b --config.train.log_every=100 \
+    --config.train.checkpoint_every=1000 > "$R/n512.log" 2>&1
+  log "n512: trained (exit $?)"
+  for spec in "$MID $NMAIN 128" "$BIG $NBIG 32" "$BIG2 $NBIG2 8"; do
+    set -- $spec
+    python3 -m experiments.evaluate --workdir="$R/n512" --output="$R/n512/eval_$1" --sizes=$1 \
+      --num_graphs=$2 --batch_size=$3 --halting=fixed_point > "$R/n512_eval_$1.log" 2>&1
+    log "n512: evaluated (exit $?) at $1"
+  done
+) &
+(
+  # The paper's training of the analysed model: no use-site, operand or pair
+  # heads (results/interp/README.md: the use-site head changes the circuit).
+  b=$(budget 220)
+  log "interp: training for ${b}s"
+  python3 -m experiments.train --config="configs/interp.py$VC" --workdir="$R/interp" --nofinal_eval \
+    --config.train.learning_rate=2e-3 --config.train.warmup_steps=300 \
+    --config.train.schedule=triggered --config.train.decay_trigger=0.6 \
+    --config.train.decay_steps=1500 --config.train.end_lr_fraction=0.02 \
+    --config.train.val_sizes="$VAL_INTERP" --config.train.eval_every=500 \
+    --config.train.max_train_seconds=$b --config.train.log_every=100 \
+    --config.train.checkpoint_every=1000 > "$R/interp.log" 2>&1
+  log "interp: trained (exit $?)"
+  python3 -m experiments.evaluate --workdir="$R/interp" --output="$R/interp/eval" \
+    --sizes=$INTERP_SIZES --num_graphs=512 --batch_size=128 --halting=fixed_point > "$R/interp_eval.log" 2>&1
+  log "interp: evaluated (exit $?)"
+  python3 -m experiments.interpret --checkpoint="$R/interp" --output="$R/interp/interpret" \
+    $INTERP_FLAGS > "$R/interp_interpret.log" 2>&1
+  log "interp: interpreted (exit $?)"
+) &
+
+# Stop whatever is still running shortly before the deadline; results so far are kept.
+while [ -n "$(jobs -rp)" ] && [ "$(left)" -gt 30 ]; do sleep 5; done
+if [ -n "$(jobs -rp)" ]; then
+  log "deadline: stopping $(jobs -rp | wc -l) jobs"
+  kill -TERM $(jobs -rp) 2>/dev/null  # The job shells first: none starts its next step.
+  pkill -TERM -f "experiments[.](train|evaluate|interpret)"; sleep 10
+  pkill -KILL -f "experiments[.](train|evaluate|interpret)"
+fi
+wait
+
+# --- Phase 3: pack.
+tar czf "$R/../s5_results.tgz" --exclude='checkpoints' --exclude='best' --exclude='tensorboard' \
+  --exclude='*.json.gz' --exclude='*.npz' -C "$(dirname "$R")" "$(basename "$R")"
+log "packed: $(ls -la "$R"/../s5_*.tgz | awk '{print $5, $9}')"
+log "ALL DONE"
