@@ -75,6 +75,9 @@ def test_evaluate_writes_json_markdown_and_plots(run_dir, tmp_path):
   evaluation = artifacts.read_evaluation(str(output))
   assert set(evaluation["results"]) == {"oracle", "fixed_point"}
   assert evaluation["results"]["oracle"]["8"]["num_graphs"] == 4
+  assert artifacts.halting_results(str(output / "eval.json"), "oracle")["8"]["num_graphs"] == 4
+  with pytest.raises(KeyError, match="all_filled"):
+    artifacts.halting_results(str(output), "all_filled")
   assert "## Fraction fully solved" in (output / "eval.md").read_text()
   assert (output / "accuracy_vs_size.png").exists() and (output / "iterations_fixed_point.png").exists()
 

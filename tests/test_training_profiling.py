@@ -7,30 +7,45 @@ from recur_latent.training import profiling
 from recur_latent.training import throughput
 
 
-def test_kernel_table_sums_device_events_per_name_and_per_call(tmp_path):
+def _write_trace(path, events):
+  with gzip.open(path, "wt") as f:
+    json.dump({"traceEvents": events}, f)
+  return str(path)
+
+
+def test_kernel_table_sums_gpu_kernels_per_name_and_per_call(tmp_path):
   meta = [{"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "/device:GPU:0"}},
           {"ph": "M", "name": "process_name", "pid": 2, "args": {"name": "/host:CPU"}}]
   events = meta + [
       {"ph": "X", "pid": 1, "tid": 7, "name": "fusion_softmax", "ts": 0.0, "dur": 300.0},
       {"ph": "X", "pid": 1, "tid": 7, "name": "fusion_softmax", "ts": 400.0, "dur": 300.0},
       {"ph": "X", "pid": 1, "tid": 8, "name": "gemm", "ts": 0.0, "dur": 200.0},
-      # A wrapper around the second softmax: only its own 50 us count.
-      {"ph": "X", "pid": 1, "tid": 7, "name": "while", "ts": 380.0, "dur": 350.0},
+      # CUDA-graph nodes overlap on one stream: each kernel counts in full.
+      {"ph": "X", "pid": 1, "tid": 7, "name": "gemm", "ts": 650.0, "dur": 80.0},
       {"ph": "X", "pid": 2, "tid": 9, "name": "python work", "ts": 0.0, "dur": 5000.0}]  # Host: ignored.
-  path = tmp_path / "perfetto_trace.json.gz"
-  with gzip.open(path, "wt") as f:
-    json.dump({"traceEvents": events}, f)
-  table = profiling.kernel_table(str(path), calls=2)
+  table = profiling.kernel_table(_write_trace(tmp_path / "perfetto_trace.json.gz", events), calls=2)
   assert table["timeline"] == "device"
-  assert table["total_ms_per_call"] == 0.425  # (300 + 300 + 200 + 50) us over 2 calls.
-  assert [r["name"] for r in table["rows"]] == ["fusion_softmax", "gemm", "while"]
+  assert table["total_ms_per_call"] == 0.44  # (300 + 300 + 200 + 80) us over 2 calls.
+  assert [r["name"] for r in table["rows"]] == ["fusion_softmax", "gemm"]
   assert table["rows"][0]["ms_per_call"] == 0.3 and table["rows"][0]["count_per_call"] == 1.0
-  assert abs(table["rows"][0]["share"] - 600 / 850) < 1e-9
-  assert "| `gemm` | 0.100 | 0.5 | 23.5% |" in profiling.format_table(table)
-  # Busy is the union [0, 300] + [380, 730] us; the span is 730 us; one idle gap of 80 us.
-  assert table["busy_ms_per_call"] == 0.325 and table["span_ms_per_call"] == 0.365
-  assert table["gaps"] == [{"ms": 0.08, "after": "fusion_softmax", "before": "while"}]
-  assert "idle 0.080 ms after `fusion_softmax`, before `while`" in profiling.format_table(table)
+  assert abs(table["rows"][1]["share"] - 280 / 880) < 1e-9
+  assert "| `gemm` | 0.140 | 1.0 | 31.8% |" in profiling.format_table(table)
+  # Busy is the union [0, 300] + [400, 730] us; the span is 730 us; one idle gap of 100 us.
+  assert table["busy_ms_per_call"] == 0.315 and table["span_ms_per_call"] == 0.365
+  assert table["gaps"] == [{"ms": 0.1, "after": "fusion_softmax", "before": "fusion_softmax"}]
+  assert "idle 0.100 ms after `fusion_softmax`, before `fusion_softmax`" in profiling.format_table(table)
+
+
+def test_kernel_table_counts_self_time_on_cpu_runtime_threads(tmp_path):
+  meta = [{"ph": "M", "name": "process_name", "pid": 2, "args": {"name": "/host:CPU"}},
+          {"ph": "M", "name": "thread_name", "pid": 2, "tid": 3, "args": {"name": "tf_XLAEigen/1"}}]
+  events = meta + [
+      {"ph": "X", "pid": 2, "tid": 3, "name": "while", "ts": 0.0, "dur": 500.0},
+      {"ph": "X", "pid": 2, "tid": 3, "name": "dot", "ts": 100.0, "dur": 300.0}]  # Nested in the loop.
+  table = profiling.kernel_table(_write_trace(tmp_path / "perfetto_trace.json.gz", events))
+  assert table["timeline"] == "cpu runtime threads"
+  assert {r["name"]: r["ms_per_call"] for r in table["rows"]} == {"dot": 0.3, "while": 0.2}
+  assert table["total_ms_per_call"] == 0.5
 
 
 def test_benchmark_profiles_the_real_train_step_on_the_cpu(tmp_path):

@@ -39,3 +39,11 @@ def read_evaluation(path: str) -> dict:
     path = os.path.join(path, JSON_NAME)
   with open(path) as f:
     return json.load(f)
+
+
+def halting_results(path: str, halting: str = "fixed_point") -> dict:
+  """One halting rule's results per size (each with its num_graphs), from an eval.json."""
+  evaluation = read_evaluation(path)
+  if halting not in evaluation["results"]:
+    raise KeyError(f"{path} has no results for halting {halting!r}; it has {sorted(evaluation['results'])}")
+  return evaluation["results"][halting]

@@ -92,6 +92,10 @@ def _aligned_terms_bwd(window, _, d_BHQS):
     dw_BHQS = jnp.where(buckets_QS == window, d_BHQS, zero)
     c2p_edges.append(dw_BHQS.sum(-1, keepdims=True))
     p2c_edges.append(dw_BHQS.sum(-2, keepdims=True))
+  # The sums become their own reduction kernels. XLA fused them into the
+  # concatenations below, which were then the step's two most expensive
+  # kernels on the H200 (5 ms per layer of a 61 ms step; results/performance.md).
+  c2p_edges, p2c_edges = jax.lax.optimization_barrier((c2p_edges, p2c_edges))
   if window < 2:
     return jnp.concatenate(c2p_edges, -1), jnp.concatenate(p2c_edges, -2)
   # Distances 1..W-1: the c2p gradient is dS[i, i - r]; the p2c gradient

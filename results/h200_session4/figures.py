@@ -13,6 +13,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
+from recur_latent.evaluation import artifacts  # pylint: disable=wrong-import-position
 from recur_latent.evaluation import plots  # pylint: disable=wrong-import-position
 from recur_latent.evaluation import tables  # pylint: disable=wrong-import-position
 
@@ -31,10 +32,7 @@ def steps_to(recs, key, target):
 
 
 def fixed_point(path):
-  with open(os.path.join(HERE, path, "eval.json")) as f:
-    evaluation = json.load(f)
-  return {n: dict(s, num_graphs=evaluation["num_graphs"])
-          for n, s in evaluation["results"]["fixed_point"].items()}
+  return artifacts.halting_results(os.path.join(HERE, path))
 
 
 def main():
