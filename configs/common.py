@@ -58,6 +58,7 @@ def base_config():
   m.operand_heads_layer = -1  # >= 0: the auxiliary heads (operand names, use-site values) read the residual after this layer.
   m.pair_heads_layer = -1  # >= 0: the pair-value head (first two operands combined, at the second) reads the residual after this layer.
   m.prefix_heads_layer = -1  # >= 0: the prefix-value head (left-hand side evaluated up to each operand) reads the residual after this layer.
+  m.tied_layers = ()  # Layer indices (>= 2 of them) that share one set of weights, e.g. (1, 2); () unties all.
   m.value_init = "normal"  # normal | fourier: value embeddings and value readout start as waves over Z_p.
   m.cot_vocab_size = 0  # Set from the data vocabulary for the chain-of-thought LM (0: derive).
 

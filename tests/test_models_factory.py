@@ -126,3 +126,26 @@ def test_fourier_value_init_makes_value_embeddings_waves_over_z_p():
   head_DV = np.asarray(model.heads[V.VALUE].kernel[...])[:, :p]
   np.testing.assert_allclose(head_DV.T @ head_DV / np.abs(head_DV.T @ head_DV).max(),
                              gram_VV / np.abs(gram_VV).max(), atol=1e-4)
+
+
+def test_tied_layers_share_one_block_whose_gradient_sums_both_uses():
+  kwargs = dict(d_model=16, num_heads=2, num_layers=3, position="relative", rel_window=4)
+  tied = transformer.Transformer(**kwargs, tied_layers=(1, 2), rngs=nnx.Rngs(0))
+  untied = transformer.Transformer(**kwargs, rngs=nnx.Rngs(1))
+  assert tied.layers[1] is tied.layers[2] and untied.layers[1] is not untied.layers[2]
+  params = lambda m: sum(x.size for x in jax.tree.leaves(nnx.state(m, nnx.Param)))
+  block = sum(x.size for x in jax.tree.leaves(nnx.state(untied.layers[0], nnx.Param)))
+  assert params(tied) == params(untied) - block
+  # The untied model with the tied one's weights in both places computes the same function.
+  nnx.update(untied, nnx.state(tied))
+  for i in (1, 2):
+    nnx.update(untied.layers[i], nnx.state(tied.layers[1]))
+  x_BLD = jax.random.normal(jax.random.key(2), (2, 7, 16))
+  loss = lambda m: (m(x_BLD) ** 2).sum()
+  np.testing.assert_allclose(tied(x_BLD), untied(x_BLD), rtol=1e-5, atol=1e-5)
+  g_tied, g_untied = nnx.grad(loss)(tied), nnx.grad(loss)(untied)
+  summed = jax.tree.map(lambda a, b: a + b, nnx.state(g_untied.layers[1]), nnx.state(g_untied.layers[2]))
+  for got, want in zip(jax.tree.leaves(nnx.state(g_tied.layers[1])), jax.tree.leaves(summed)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  with pytest.raises(ValueError, match="tied_layers"):
+    transformer.Transformer(**kwargs, tied_layers=(2, 3), rngs=nnx.Rngs(0))

@@ -81,6 +81,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     ("eval.halting", ("never",), "config.eval.halting"),
     ("data.ops", ("add", "div"), "config.data.ops"),
     ("train.use_value_loss_weight", 1.0, "config.model.operand_heads_layer"),
+    ("model.tied_layers", (0, 5), "config.model.tied_layers"),
+    ("model.tied_layers", (1,), "config.model.tied_layers"),
 ])
 def test_invalid_config_fails_naming_the_field(field, value, needle):
   config = _tiny()

@@ -56,7 +56,21 @@ def transformer_kwargs(model_cfg) -> dict:
       rel_window=getattr(model_cfg, "rel_window", 64),
       max_len=getattr(model_cfg, "max_len", 4096),
       dtype=compute_dtype(getattr(model_cfg, "dtype", "float32")),
+      tied_layers=tuple(getattr(model_cfg, "tied_layers", ())),
   )
+
+
+def tied_layers_valid(tied_layers, num_layers: int) -> bool:
+  """No tied layers, or >= 2 distinct indices of existing layers."""
+  tied = tuple(tied_layers)
+  return not tied or (len(tied) >= 2 and len(set(tied)) == len(tied)
+                      and all(0 <= i < num_layers for i in tied))
+
+
+def check_tied_layers(tied_layers, num_layers: int) -> None:
+  if not tied_layers_valid(tied_layers, num_layers):
+    raise ValueError(f"model.tied_layers must be >= 2 distinct layer indices in "
+                     f"[0, {num_layers}), got {tuple(tied_layers)}")
 
 
 def _split_key(key, num):
@@ -105,13 +119,21 @@ class Transformer(nnx.Module):
 
   def __init__(self, *, d_model: int, num_heads: int, num_layers: int, mlp_ratio: int = 4,
                dropout_rate: float = 0.0, position: str = "none", rel_window: int = 64,
-               max_len: int = 4096, dtype=jnp.float32, rngs: nnx.Rngs):
+               max_len: int = 4096, dtype=jnp.float32, tied_layers: tuple[int, ...] = (),
+               rngs: nnx.Rngs):
     self.position = positions_lib.check_position(position)
     self.max_len = max_len
-    self.layers = nnx.List([
-        Block(d_model, num_heads, mlp_ratio=mlp_ratio, dropout_rate=dropout_rate,
-              position=position, rel_window=rel_window, dtype=dtype, rngs=rngs)
-        for _ in range(num_layers)])
+    check_tied_layers(tied_layers, num_layers)
+    blocks, shared = [], None
+    for i in range(num_layers):
+      if i in tied_layers and shared is not None:
+        blocks.append(shared)  # The same module: one set of weights, gradients summed over uses.
+        continue
+      blocks.append(Block(d_model, num_heads, mlp_ratio=mlp_ratio, dropout_rate=dropout_rate,
+                          position=position, rel_window=rel_window, dtype=dtype, rngs=rngs))
+      if i in tied_layers:
+        shared = blocks[-1]
+    self.layers = nnx.List(blocks)
     self.final_norm = nnx.LayerNorm(d_model, rngs=rngs)
     # Shared by every layer: computed once per call and passed down (no shared submodules).
     self.rel_table = (positions_lib.RelativeTable(rel_window, d_model, rngs=rngs)

@@ -4,6 +4,7 @@ Every error names the offending field, so a typo in a sweep fails in a second
 instead of after a compile.
 """
 from recur_latent.data import vocab as vocab_lib
+from recur_latent.models import transformer as transformer_lib
 from recur_latent.models.factory import METHODS
 from recur_latent.models.positions import POSITIONS
 from recur_latent.models.recurrence import HALTING
@@ -101,6 +102,9 @@ def check_config(config, *, num_devices=1):
   _require(t.use_value_loss_weight >= 0, "train.use_value_loss_weight", "must be >= 0")
   _require(t.pair_value_loss_weight >= 0, "train.pair_value_loss_weight", "must be >= 0")
   _require(t.prefix_value_loss_weight >= 0, "train.prefix_value_loss_weight", "must be >= 0")
+  tied = tuple(getattr(m, "tied_layers", ()))
+  _require(transformer_lib.tied_layers_valid(tied, m.num_layers), "model.tied_layers",
+           f"must be >= 2 distinct indices of the {m.num_layers} layers, got {tied}")
   for field, layer_field in (("operand_loss_weight", "operand_heads_layer"),
                              ("use_value_loss_weight", "operand_heads_layer"),
                              ("pair_value_loss_weight", "pair_heads_layer"),
