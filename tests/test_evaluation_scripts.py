@@ -150,3 +150,14 @@ def test_every_sweep_file_builds_valid_configs(sweep_file):
   for name, config_path, overrides in runs:
     config = sweep.load_config(config_path, overrides)
     config_checks.check_config(config, num_devices=1)
+
+
+def test_a_checkpoint_of_tied_layers_restores_them_tied(tmp_path):
+  config = discrete_config.get_config("size=tiny")
+  config.model.num_layers = 3
+  config.model.tied_layers = (1, 2)
+  save_random_model(config, str(tmp_path))
+  model, loaded_config = checkpoints.load_model(str(tmp_path), which="latest")
+  assert tuple(loaded_config.model.tied_layers) == (1, 2)
+  layers = model.transformer.layers
+  assert layers[1] is layers[2] and layers[0] is not layers[1]
