@@ -124,18 +124,13 @@ class Transformer(nnx.Module):
     self.position = positions_lib.check_position(position)
     self.max_len = max_len
     check_tied_layers(tied_layers, num_layers)
-    blocks, shared = [], None
-    for i in range(num_layers):
-      if i in tied_layers and shared is not None:
-        blocks.append(shared)  # The same module: one set of weights, gradients summed over uses.
-        continue
-      blocks.append(Block(d_model, num_heads, mlp_ratio=mlp_ratio, dropout_rate=dropout_rate,
-                          position=position, rel_window=rel_window, dtype=dtype, rngs=rngs))
-      if i in tied_layers:
-        shared = blocks[-1]
-    self.layers = nnx.List(blocks)
+    block = lambda: Block(d_model, num_heads, mlp_ratio=mlp_ratio, dropout_rate=dropout_rate,
+                          position=position, rel_window=rel_window, dtype=dtype, rngs=rngs)
+    # Tied layers hold the same module: one set of weights, gradients summed over uses.
+    shared = block() if tied_layers else None
+    self.layers = nnx.List([shared if i in tied_layers else block() for i in range(num_layers)])
     self.final_norm = nnx.LayerNorm(d_model, rngs=rngs)
-    # Shared by every layer: computed once per call and passed down (no shared submodules).
+    # Shared by every layer: computed once per call and passed down, not a submodule of each.
     self.rel_table = (positions_lib.RelativeTable(rel_window, d_model, rngs=rngs)
                       if position == "relative" else None)
     self.pos_embedding = nnx.Embed(max_len, d_model, rngs=rngs) if position == "absolute" else None

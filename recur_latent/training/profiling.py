@@ -8,7 +8,8 @@ which XLA's CPU runtime executes. A GPU kernel counts its whole duration;
 a CPU runtime event counts its self time (its duration less that of the
 events nested in it on the same thread), so a while loop or an executor's
 wrapper event is not counted twice. It also reports how busy the device was
-against the traced span, and the longest idle gaps. It is the breakdown that says which operations to make faster (results/performance.md).
+against the traced span, and the longest idle gaps. It is the breakdown
+that says which operations to make faster (results/performance.md).
 """
 import collections
 import glob
@@ -89,8 +90,8 @@ def kernel_table(trace_path: str, *, calls: int = 1, top: int = 25) -> dict:
   # ms in the H200 step). The CPU runtime's events do nest (wrappers).
   timed = ([(e, float(e.get("dur", 0.0))) for e in device_events] if timeline == "device"
            else _self_times(device_events))
-  for e, self_us in timed:
-    total_us[e["name"]] += max(self_us, 0.0)
+  for e, us in timed:
+    total_us[e["name"]] += max(us, 0.0)
     count[e["name"]] += 1
   all_us = sum(total_us.values())
   rows = [{"name": name, "ms_per_call": us / 1e3 / calls, "count_per_call": count[name] / calls,

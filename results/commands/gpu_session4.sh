@@ -29,12 +29,7 @@ else
   BENCH_BATCHES="256 1024"; QUICK="configs/sweeps/quickstart_steps.py"
 fi
 DEADLINE=$((T0 + TOTAL))
-left() { echo $((DEADLINE - $(date +%s))); }
-log() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$R/plan.log"; }
-budget() {  # Training seconds for a job whose evaluation needs $1 s (SMOKE: a fixed 20 s).
-  [ "${SMOKE:-0}" = 1 ] && { echo 20; return; }
-  local b=$(( $(left) - $1 )); [ "$b" -lt 30 ] && b=30; echo $b
-}
+source results/commands/gpu_plan.sh
 FAST="configs/discrete_ec.py:recipe=fast$V"
 
 # --- Phase 1: train-step benchmarks, alone.
@@ -46,21 +41,6 @@ for b in $BENCH_BATCHES; do
 done
 
 # --- Phase 2: side by side until the deadline.
-# train_eval NAME RESERVE_S CONFIG [train overrides...]: trains for what is
-# left minus RESERVE_S, then evaluates at the paper's sizes.
-train_eval() {
-  local name=$1 reserve=$2 config=$3; shift 3
-  local b; b=$(budget "$reserve")
-  log "$name: training for ${b}s"
-  python3 -m experiments.train --config="$config" --workdir="$R/$name" --nofinal_eval \
-    --config.train.max_train_seconds=$b --config.train.log_every=100 \
-    --config.train.checkpoint_every=1000 "$@" > "$R/$name.log" 2>&1
-  log "$name: trained (exit $?)"
-  [ "$(left)" -gt 40 ] || { log "$name: no time left to evaluate"; return; }
-  python3 -m experiments.evaluate --workdir="$R/$name" --output="$R/$name/eval" \
-    --sizes=$MAIN_SIZES --num_graphs=$NMAIN --batch_size=128 > "$R/${name}_eval.log" 2>&1
-  log "$name: evaluated (exit $?)"
-}
 # As session 3's 213 s run (its control): 512 names, validation on 512 graphs at N = 128.
 full="--config.data.num_names=$NAMES --config.train.val_sizes=$VAL"
 log "phase 2: $(left)s left"
@@ -107,15 +87,7 @@ train_eval continuous 150 "configs/continuous.py$VC" --config.train.batch_size=1
 ) &
 
 # Stop whatever is still running shortly before the deadline; results so far are kept.
-while [ -n "$(jobs -rp)" ] && [ "$(left)" -gt 45 ]; do sleep 5; done
-if [ -n "$(jobs -rp)" ]; then
-  log "deadline: stopping $(jobs -rp | wc -l) jobs"
-  kill -TERM $(jobs -rp) 2>/dev/null  # The job shells first: none starts its next step.
-  # Trainings save a checkpoint on SIGTERM; whatever still runs after that is killed.
-  pkill -TERM -f "experiments[.](train|evaluate|sweep)"; sleep 15
-  pkill -KILL -f "experiments[.](train|evaluate|sweep)"
-fi
-wait
+stop_at_deadline 45 15 "experiments[.](train|evaluate|sweep)"
 
 # --- Phase 3: pack.
 tar czf "$R/../s4_results.tgz" --exclude='checkpoints' --exclude='best' --exclude='tensorboard' \

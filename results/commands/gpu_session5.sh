@@ -27,12 +27,7 @@ else
   MAIN_SIZES=8,16,32,48,64,96,128; MID=128; BIG=256; BIG2=512; NMAIN=1024; NBIG=512; NBIG2=128; INTERP_SIZES=8,16,32,64,96; INTERP_FLAGS=""
 fi
 DEADLINE=$((T0 + TOTAL))
-left() { echo $((DEADLINE - $(date +%s))); }
-log() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$R/plan.log"; }
-budget() {  # Training seconds for a job whose evaluation needs $1 s (SMOKE: a fixed 20 s).
-  [ "${SMOKE:-0}" = 1 ] && { echo 20; return; }
-  local b=$(( $(left) - $1 )); [ "$b" -lt 30 ] && b=30; echo $b
-}
+source results/commands/gpu_plan.sh
 FAST="configs/discrete_ec.py:recipe=fast$V"
 
 # --- Phase 1: the train step alone, timed and profiled.
@@ -42,21 +37,6 @@ log "benchmark (exit $?): $(grep -oE '"(step_s|graphs_per_s|mfu_xla)": [0-9.e-]+
 cp "$(ls -t /tmp/s5_profile/plugins/profile/*/perfetto_trace.json.gz | head -1)" "$R/train_step_trace.json.gz"
 
 # --- Phase 2: side by side until the deadline.
-# train_eval NAME RESERVE_S CONFIG [train overrides...]: trains for what is
-# left minus RESERVE_S, then evaluates at the paper's sizes.
-train_eval() {
-  local name=$1 reserve=$2 config=$3; shift 3
-  local b; b=$(budget "$reserve")
-  log "$name: training for ${b}s"
-  python3 -m experiments.train --config="$config" --workdir="$R/$name" --nofinal_eval \
-    --config.train.max_train_seconds=$b --config.train.log_every=100 \
-    --config.train.checkpoint_every=1000 "$@" > "$R/$name.log" 2>&1
-  log "$name: trained (exit $?)"
-  [ "$(left)" -gt 40 ] || { log "$name: no time left to evaluate"; return; }
-  python3 -m experiments.evaluate --workdir="$R/$name" --output="$R/$name/eval" \
-    --sizes=$MAIN_SIZES --num_graphs=$NMAIN --batch_size=128 > "$R/${name}_eval.log" 2>&1
-  log "$name: evaluated (exit $?)"
-}
 full="--config.data.num_names=$NAMES --config.train.val_sizes=$VAL"
 log "phase 2: $(left)s left"
 train_eval mixed 150 "$FAST" $full --config.data.ops="('add','sub','mul')" \
@@ -98,14 +78,7 @@ train_eval mixed 150 "$FAST" $full --config.data.ops="('add','sub','mul')" \
 ) &
 
 # Stop whatever is still running shortly before the deadline; results so far are kept.
-while [ -n "$(jobs -rp)" ] && [ "$(left)" -gt 30 ]; do sleep 5; done
-if [ -n "$(jobs -rp)" ]; then
-  log "deadline: stopping $(jobs -rp | wc -l) jobs"
-  kill -TERM $(jobs -rp) 2>/dev/null  # The job shells first: none starts its next step.
-  pkill -TERM -f "experiments[.](train|evaluate|interpret)"; sleep 10
-  pkill -KILL -f "experiments[.](train|evaluate|interpret)"
-fi
-wait
+stop_at_deadline 30 10 "experiments[.](train|evaluate|interpret)"
 
 # --- Phase 3: pack.
 tar czf "$R/../s5_results.tgz" --exclude='checkpoints' --exclude='best' --exclude='tensorboard' \
