@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Session 6 on one H200, in one lease (started in the background; later calls
+# read runs/s6/plan.log):
+#   phase 1, alone on the GPU: the train-step benchmark of the full method with
+#     the relative tables' gradient sums behind an optimization barrier
+#     (session 5's prediction: up to -16 ms, to about 45 ms), with a profile;
+#   phase 2, side by side until a shared deadline, two paper-size trainings
+#     (session 5: no more than two) and two small ones:
+#     n512    the full method, validation at N = 128 starting a 3,000-step
+#             decay run to its end (no stop at the target); tested at N = 128,
+#             256 and 512;
+#     mixed   the full method on +, -, * with the pair head, the decay started
+#             at 0.3 at N = 128 (session 5: it never reached the 0.6 trigger);
+#     interp  configs/interp.py (2 layers, d = 256, addition, no error
+#             correction) with only the operand-name head after layer 1: the
+#             paper's first finding supervised, the retrieval and the addition
+#             left free; then experiments.interpret on it;
+#     qs      configs/sweeps/quickstart_l4.py, one run after another: steps to
+#             95% at 2x of the 4-layer quickstart model and its levers;
+#   phase 3: everything small packed into runs/s6_results.tgz.
+# SMOKE=1 runs the same plan with tiny configs on a CPU in a few minutes.
+# Later calls re-send the working tree, so the plan runs from a snapshot of it:
+# processes it starts late (evaluations) see the code it started with.
+if [ -z "${S6_SNAPSHOT:-}" ]; then
+  root=$PWD; rm -rf /tmp/s6_tree; mkdir -p /tmp/s6_tree
+  tar cf - --exclude=./runs . | tar xf - -C /tmp/s6_tree
+  cd /tmp/s6_tree && S6_SNAPSHOT=1 R=${R:-$root/runs/s6} exec bash results/commands/gpu_session6.sh
+fi
+source results/commands/gpu_common.sh
+T0=$(date +%s)
+R=${R:-runs/s6}
+mkdir -p "$R"
+if [ "${SMOKE:-0}" = 1 ]; then
+  TOTAL=${TOTAL:-300}; V=",size=tiny"; VC=":size=tiny"; NAMES=48; VAL="(12,)"; VAL_INTERP="(12,)"
+  MIXED_SIZES=8,12; MID=12; BIG=16; BIG2=24; NMAIN=16; NBIG=8; NBIG2=4; INTERP_SIZES=8,12
+  INTERP_FLAGS="--num_bases=1 --num_settings=2 --novalue_grid"; QS_SWEEP="configs/sweeps/quickstart_l4.py:steps=4"
+  QS_ONLY=l4p3,l4p3_tied
+else
+  TOTAL=${TOTAL:-1380}; V=""; VC=""; NAMES=512; VAL="(128,)"; VAL_INTERP="(64,)"
+  MIXED_SIZES=8,16,32,64,128; MID=128; BIG=256; BIG2=512; NMAIN=1024; NBIG=512; NBIG2=128
+  INTERP_SIZES=8,16,32,64,96; INTERP_FLAGS=""; QS_SWEEP="configs/sweeps/quickstart_l4.py"
+  QS_ONLY=l4p3,l4p3_tied,l4p3_trig3,l4p3_h2,l4p3_b128,l4p3_p11
+fi
+DEADLINE=$((T0 + TOTAL))
+source results/commands/gpu_plan.sh
+FAST="configs/discrete_ec.py:recipe=fast$V"
+
+# --- Phase 1: the train step alone, timed and profiled.
+log "commit ${COMMIT:-unknown} (set by the caller: the device copy has no .git)"
+python3 -m experiments.benchmark --config="$FAST" --config.data.num_names=$NAMES --steps=20 \
+  --skip_rollout --profile_dir=/tmp/s6_profile --output="$R/benchmark.json" > "$R/benchmark.log" 2>&1
+log "benchmark (exit $?): $(grep -oE '"(step_s|graphs_per_s|mfu_xla)": [0-9.e-]+' "$R/benchmark.log" | tr '\n' ' ')"
+cp "$(ls -t /tmp/s6_profile/plugins/profile/*/perfetto_trace.json.gz | head -1)" "$R/train_step_trace.json.gz"
+
+# --- Phase 2: side by side until the deadline.
+full="--config.data.num_names=$NAMES --config.train.val_sizes=$VAL"
+log "phase 2: $(left)s left"
+(
+  MAIN_SIZES=$MIXED_SIZES
+  train_eval mixed 240 "$FAST" $full --config.data.ops="('add','sub','mul')" \
+    --config.model.pair_heads_layer=1 --config.train.pair_value_loss_weight=1.0 \
+    --config.train.decay_trigger=0.3 --config.train.decay_steps=2000
+) &
+(
+  b=$(budget 330)
+  log "n512: training for ${b}s"
+  python3 -m experiments.train --config="$FAST" --workdir="$R/n512" --nofinal_eval $full \
+    --config.train.stop_at_target=False --config.train.decay_steps=3000 \
+    --config.train.max_train_seconds=$b --config.train.log_every=100 \
+    --config.train.checkpoint_every=1000 > "$R/n512.log" 2>&1
+  log "n512: trained (exit $?)"
+  for spec in "$MID $NMAIN 128" "$BIG $NBIG 32" "$BIG2 $NBIG2 8"; do
+    set -- $spec
+    python3 -m experiments.evaluate --workdir="$R/n512" --output="$R/n512/eval_$1" --sizes=$1 \
+      --num_graphs=$2 --batch_size=$3 --halting=fixed_point > "$R/n512_eval_$1.log" 2>&1
+    log "n512: evaluated (exit $?) at $1"
+  done
+) &
+(
+  b=$(budget 220)
+  log "interp: training for ${b}s"
+  python3 -m experiments.train --config="configs/interp.py$VC" --workdir="$R/interp" --nofinal_eval \
+    --config.model.operand_heads_layer=0 --config.train.operand_loss_weight=1.0 \
+    --config.train.learning_rate=2e-3 --config.train.warmup_steps=300 \
+    --config.train.schedule=triggered --config.train.decay_trigger=0.6 \
+    --config.train.decay_steps=1500 --config.train.end_lr_fraction=0.02 \
+    --config.train.val_sizes="$VAL_INTERP" --config.train.eval_every=500 \
+    --config.train.max_train_seconds=$b --config.train.log_every=100 \
+    --config.train.checkpoint_every=1000 > "$R/interp.log" 2>&1
+  log "interp: trained (exit $?)"
+  python3 -m experiments.evaluate --workdir="$R/interp" --output="$R/interp/eval" \
+    --sizes=$INTERP_SIZES --num_graphs=512 --batch_size=128 --halting=fixed_point > "$R/interp_eval.log" 2>&1
+  log "interp: evaluated (exit $?)"
+  python3 -m experiments.interpret --checkpoint="$R/interp" --output="$R/interp/interpret" \
+    $INTERP_FLAGS > "$R/interp_interpret.log" 2>&1
+  log "interp: interpreted (exit $?)"
+) &
+(
+  log "qs: sweep $QS_SWEEP ($QS_ONLY)"
+  python3 -m experiments.sweep --sweep="$QS_SWEEP" --workdir_root="$R/qs" --only=$QS_ONLY \
+    > "$R/qs.log" 2>&1
+  log "qs: done (exit $?)"
+) &
+
+# Stop whatever is still running shortly before the deadline; results so far are kept.
+stop_at_deadline 30 10 "experiments[.](train|evaluate|interpret|sweep)"
+
+# --- Phase 3: pack.
+tar czf "$R/../s6_results.tgz" --exclude='checkpoints' --exclude='best' --exclude='tensorboard' \
+  --exclude='*.json.gz' --exclude='*.npz' -C "$(dirname "$R")" "$(basename "$R")"
+log "packed: $(ls -la "$R"/../s6_*.tgz | awk '{print $5, $9}')"
+log "ALL DONE"
