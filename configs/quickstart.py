@@ -2,11 +2,14 @@
 
 Trains the discrete + error-correction reasoner on graphs of N = 8..16 nodes
 for 6 minutes and then evaluates at the training size, 2x and 4x. The model
-and its training aids are the fastest learner of the first lever sweep
-(configs/sweeps/quickstart_levers.py, run `pair3`); the triggered decay is
-the `trig` run of the second (configs/sweeps/quickstart_steps.py), which
-reaches 95% at 2x after 2,400 steps; 6 minutes of 2 CPU cores gave 376
-(results/cpu_quickstart_session4/).
+and its training aids come from three lever sweeps on the GPU (steps are the
+same on any device): the pair head (configs/sweeps/quickstart_levers.py,
+`pair3`), the triggered decay (configs/sweeps/quickstart_steps.py, `trig`:
+95% at 2x after 2,400 steps with 3 layers), then a fourth layer with the
+prefix head and 2 heads (configs/sweeps/quickstart_l4.py, `l4p3_h2`: 1,300
+steps; results/h200_session6/). On 2 CPU cores a step of this model takes
+~1.1 s, so 6 minutes give about 400 of those steps
+(results/cpu_quickstart_session6/).
 """
 from configs import common
 
@@ -20,20 +23,21 @@ def get_config(arg=""):
   c.data.size_chunks = 2  # Each batch mixes 2 sizes from [8, 16] ...
   c.data.pad_batches = "bucket"  # ... and is padded for the larger: 1.25 -> 1.8 steps/s on 2 cores.
   c.model.d_model = 128
-  c.model.num_heads = 4
-  c.model.num_layers = 3  # Layer 2 combines two operands, layer 3 the last one with that.
+  c.model.num_heads = 2  # 1,300 steps to 95% at 2x against 1,800 with 4 heads (quickstart_l4).
+  c.model.num_layers = 4  # Layer 2 combines two operands, layer 3 adds the third, layer 4 copies it.
   c.model.position = "relative"
   c.model.dropout = 0.0  # Short runs gain nothing from dropout.
   c.model.dtype = "float32"  # CPUs have no fast bf16 matmul.
   c.model.operand_heads_layer = 0  # Auxiliary heads read the residual after layer 1 ...
-  c.model.pair_heads_layer = 1  # ... and the pair head after layer 2.
+  c.model.pair_heads_layer = 1  # ... the pair head after layer 2 ...
+  c.model.prefix_heads_layer = 2  # ... and the prefix head (every operand's running value) after layer 3.
   c.train.batch_size = 64
   c.train.num_steps = 5000  # A bound: the budget or the target stops the run first.
   c.train.max_train_seconds = 360  # Leaves time for the evaluation: 10 minutes in all on 2 slow cores.
   c.train.learning_rate = 2e-3
   c.train.warmup_steps = 200
   c.train.schedule = "triggered"  # The decay starts when validation at 2x first reaches 0.5 ...
-  c.train.decay_trigger = 0.5
+  c.train.decay_trigger = 0.3  # 0.3 against 0.5: 1,500 steps against 1,800 (quickstart_l4, `l4p3_trig3`).
   c.train.decay_steps = 500  # ... and lasts 500 steps (results/h200_session4: `trig`).
   c.train.end_lr_fraction = 0.02
   c.train.stop_at_target = True  # Stop once validation at 2x reaches the target below.
@@ -41,6 +45,7 @@ def get_config(arg=""):
   c.train.corrupt_batch_prob = 0.05
   c.train.use_value_loss_weight = 1.0  # ... to learn the lookup of a definition by name (results/h200_use_value).
   c.train.pair_value_loss_weight = 1.0  # At each second operand, the first two combined (results/h200_session3).
+  c.train.prefix_value_loss_weight = 1.0  # At each operand, the left-hand side up to it (results/cpu_quickstart_session5).
   c.train.log_every = 100
   c.train.eval_every = 250  # Validation also starts the decay; on 2 cores one costs ~25 s (40 steps).
   c.train.checkpoint_every = 500

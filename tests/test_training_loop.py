@@ -198,6 +198,24 @@ def test_validation_reaching_the_trigger_starts_the_decay_in_the_run(tmp_path):
   ckpt.close()
 
 
+def test_the_run_validates_again_at_its_end_unless_it_just_did(tmp_path):
+  steps_validated = []
+
+  def fake_validation(model, cfg):
+    steps_validated.append(len(steps_validated))
+    return {12: 0.0}
+
+  # eval_every 8: validations at 8 and 16; the end at 17 is 1 step after one (skipped) ...
+  loop.train(_tiny(num_steps=17, eval_every=8), str(tmp_path / "a"), validate_fn=fake_validation,
+             log_to_console=False)
+  assert len(steps_validated) == 2
+  # ... but the end at 20 is 4 steps (>= 8 // 4) after one, so it is validated too.
+  steps_validated.clear()
+  loop.train(_tiny(num_steps=20, eval_every=8), str(tmp_path / "b"), validate_fn=fake_validation,
+             log_to_console=False)
+  assert len(steps_validated) == 3
+
+
 def test_the_loop_compiles_once_per_padded_length_and_trains_through_them(tmp_path):
   config = _tiny(num_steps=8, checkpoint_every=8)
   config.data.pad_batches = "bucket"

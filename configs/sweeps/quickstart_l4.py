@@ -28,7 +28,9 @@ def get_sweep(arg=""):
             "train.checkpoint_every": 500, "train.stop_at_target": True,
             "train.target_accuracy": 0.95,
             "model.num_layers": 4, "model.prefix_heads_layer": 2,
-            "train.prefix_value_loss_weight": 1.0}
+            "train.prefix_value_loss_weight": 1.0,
+            # The quickstart as the sweep found it (it has since taken `l4p3_h2` and `l4p3_trig3`).
+            "model.num_heads": 4, "train.decay_trigger": 0.5}
   levers = {
       "l4p3": {},
       "l4p3_tied": {"model.tied_layers": (1, 2)},

@@ -18,9 +18,11 @@ def get_sweep(arg=""):
   shared = {"train.num_steps": steps, "train.max_train_seconds": 0, "train.eval_every": 250,
             "train.checkpoint_every": 250, "train.stop_at_target": True,
             "train.target_accuracy": 0.95,
-            # The quickstart of the sweep's time; the current one is the `pair3` run plus bucketing.
+            # The quickstart of the sweep's time; the current one descends from its `pair3` run.
             "model.num_layers": 2, "model.pair_heads_layer": -1, "train.pair_value_loss_weight": 0.0,
-            "data.size_chunks": 4, "data.pad_batches": "max"}
+            "data.size_chunks": 4, "data.pad_batches": "max",
+            "model.num_heads": 4, "model.prefix_heads_layer": -1, "train.prefix_value_loss_weight": 0.0,
+            "train.schedule": "cosine", "train.end_lr_fraction": 0.05}
   pair = {"model.pair_heads_layer": 1, "train.pair_value_loss_weight": 1.0}
   levers = {
       "base": {},

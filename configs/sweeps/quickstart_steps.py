@@ -23,7 +23,12 @@ def get_sweep(arg=""):
   steps = common.parse_steps_option(arg)
   shared = {"train.num_steps": steps, "train.max_train_seconds": 0, "train.eval_every": 100,
             "train.checkpoint_every": 500, "train.stop_at_target": True,
-            "train.target_accuracy": 0.95}
+            "train.target_accuracy": 0.95,
+            # The quickstart as the sweep ran it (3 layers, 4 heads, no prefix head).
+            "model.num_layers": 3, "model.num_heads": 4, "model.prefix_heads_layer": -1,
+            "train.prefix_value_loss_weight": 0.0, "train.schedule": "cosine",
+            "train.decay_trigger": 0.5, "train.end_lr_fraction": 0.05,
+            "train.val_num_graphs": 64, "eval.num_graphs": 128}
   trig = {"train.schedule": "triggered", "train.decay_trigger": 0.5, "train.decay_steps": 500,
           "train.end_lr_fraction": 0.02}
   prefix = {"model.pair_heads_layer": -1, "train.pair_value_loss_weight": 0.0,

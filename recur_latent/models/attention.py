@@ -36,6 +36,23 @@ the rest in the concatenations that assemble the two tables' gradients.
 Explicit positions or a cache (prefill, decoding) keep the plain gathers,
 whose buckets can be arbitrary.
 
+With `relative_scores='banded'`, beyond two blocks of C = W positions
+(L > 2W) the full-sequence path drops
+even those [B, H, L, L] relative terms and their backward's diagonal reads
+(banded.py): every distance >= W shares c2p[i, W] + p2c[W, j], a per-row
+constant (dropped: it cancels in the softmax) plus a per-key bias (folded
+into the queries), so the relative terms differ from that only on W
+diagonals. The scores are then a plain masked q . k^T for keys two or more
+blocks back plus a near window [C, 2C] per block of queries for the rest,
+softmaxed jointly; nothing is gathered or scattered, and the backward is
+autodiff's but for the joint softmax's usual p (dp - sum p dp). The same
+attention up to float reassociation. Short sequences (the quickstart's
+L ~ 100 at W = 64), where the split saves nothing, and `collect` (which
+returns the full [B, H, Q, S] probabilities) keep `relative_terms`. Dropout
+draws separate masks for the two parts. On this project's CPU it is no
+faster than the dense path; the default stays 'dense' until the H200 says
+which is faster (the question is the rollout at L ~ 1024).
+
 Scores and softmax run in float32 whatever the compute dtype; matmul inputs use
 the compute dtype. The same code serves full sequences (keys = the sequence)
 and incremental decoding (keys = a fixed-size cache [B, S, H, K] into which the
@@ -45,7 +62,10 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from recur_latent.models import banded
 from recur_latent.models import positions as positions_lib
+
+RELATIVE_SCORES = ("dense", "banded")
 
 
 def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
@@ -69,13 +89,19 @@ class CausalSelfAttention(nnx.Module):
   """Causal multi-head self-attention; parameters are float32, compute in `dtype`."""
 
   def __init__(self, d_model: int, num_heads: int, *, position: str, rel_window: int = 64,
-               dropout_rate: float = 0.0, dtype=jnp.float32, rngs: nnx.Rngs):
+               relative_scores: str = "dense", dropout_rate: float = 0.0, dtype=jnp.float32,
+               rngs: nnx.Rngs):
     if d_model % num_heads:
       raise ValueError(f"d_model {d_model} is not divisible by num_heads {num_heads}")
     self.num_heads = num_heads
     self.head_dim = d_model // num_heads
     self.position = positions_lib.check_position(position)
     self.rel_window = rel_window
+    if relative_scores not in RELATIVE_SCORES:
+      raise ValueError(f"unknown relative_scores {relative_scores!r}; expected one of {RELATIVE_SCORES}")
+    # 'banded': the near/far split of banded.py where it applies; 'dense':
+    # always `positions.relative_terms` (the path measured on the H200).
+    self.relative_scores = relative_scores
     self.dropout_rate = dropout_rate
     self.dtype = dtype
     d, h, k = d_model, num_heads, self.head_dim
@@ -146,15 +172,16 @@ class CausalSelfAttention(nnx.Module):
       keys_BSHK, values_BSHK = keys_BSHK.astype(dt), values_BSHK.astype(dt)
 
     f32 = jnp.float32
-    scores_BHQS = jnp.einsum("bqhk,bshk->bhqs", q_BQHK, keys_BSHK, preferred_element_type=f32)
     if self.position == "relative":
-      if rel_RD is None:
-        raise ValueError("relative positions need the shared table rel_RD")
-      rel_RD = rel_RD.astype(dt)
-      kr_RHK = jnp.einsum("rd,dhk->rhk", rel_RD, self.w_kr[...].astype(dt))
-      qr_RHK = jnp.einsum("rd,dhk->rhk", rel_RD, self.w_qr[...].astype(dt))
+      kr_RHK, qr_RHK = self._relative_projections(rel_RD)
+      if (aligned and not collect and self.relative_scores == "banded"
+          and banded.applies(x_BQD.shape[1], self.rel_window)):
+        out_BQHK = self._banded(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK, dropout_key)
+        return self._output(out_BQHK, new_cache, None)
       c2p_BHQR = jnp.einsum("bqhk,rhk->bhqr", q_BQHK, kr_RHK, preferred_element_type=f32)
       p2c_BHRS = jnp.einsum("bshk,rhk->bhrs", keys_BSHK, qr_RHK, preferred_element_type=f32)
+    scores_BHQS = jnp.einsum("bqhk,bshk->bhqs", q_BQHK, keys_BSHK, preferred_element_type=f32)
+    if self.position == "relative":
       if aligned:
         scores_BHQS = scores_BHQS + positions_lib.relative_terms(c2p_BHQR, p2c_BHRS, self.rel_window)
       else:
@@ -170,12 +197,36 @@ class CausalSelfAttention(nnx.Module):
     scores_BHQS = jnp.where(causal_B1QS, scores_BHQS, jnp.finfo(f32).min)
     probs_BHQS = jax.nn.softmax(scores_BHQS, axis=-1)
     dropped_BHQS = dropout(probs_BHQS, self.dropout_rate, dropout_key)
-
     out_BQHK = jnp.einsum("bhqs,bshk->bqhk", dropped_BHQS.astype(dt), values_BSHK)
+    return self._output(out_BQHK, new_cache, probs_BHQS if collect else None)
+
+  def _relative_projections(self, rel_RD):
+    """kr [W + 1, H, K] and qr [W + 1, H, K]: this layer's projections of the shared table."""
+    if rel_RD is None:
+      raise ValueError("relative positions need the shared table rel_RD")
+    dt = self.dtype
+    rel_RD = rel_RD.astype(dt)
+    return (jnp.einsum("rd,dhk->rhk", rel_RD, self.w_kr[...].astype(dt)),
+            jnp.einsum("rd,dhk->rhk", rel_RD, self.w_qr[...].astype(dt)))
+
+  def _banded(self, q_BQHK, k_BQHK, v_BQHK, kr_RHK, qr_RHK, dropout_key):
+    """The aligned relative path as far scores plus a near band (banded.py); same output."""
+    scale = (3.0 * self.head_dim) ** -0.5
+    far_BHQS, near_BHNCT = banded.scores(q_BQHK, k_BQHK, kr_RHK, qr_RHK, self.rel_window, scale)
+    far_BHQS, near_BHNCT = banded.softmax(far_BHQS, near_BHNCT)
+    if dropout_key is not None:
+      far_key, near_key = jax.random.split(dropout_key)
+      far_BHQS = dropout(far_BHQS, self.dropout_rate, far_key)
+      near_BHNCT = dropout(near_BHNCT, self.dropout_rate, near_key)
+    return banded.combine(far_BHQS, near_BHNCT, v_BQHK)
+
+  def _output(self, out_BQHK, new_cache, probs_BHQS):
+    """(y_BQD, new_cache, aux); aux holds the intermediates when `probs_BHQS` is given (collect)."""
+    dt = self.dtype
     w_o_HKD = self.w_o[...].astype(dt)
     y_BQD = jnp.einsum("bqhk,hkd->bqd", out_BQHK, w_o_HKD) + self.b_o[...].astype(dt)
     aux = {}
-    if collect:
+    if probs_BHQS is not None:
       aux = {"attn_probs_BHQS": probs_BHQS,
              "head_out_BQHD": jnp.einsum("bqhk,hkd->bqhd", out_BQHK, w_o_HKD)}
     return y_BQD, new_cache, aux

@@ -54,6 +54,7 @@ def transformer_kwargs(model_cfg) -> dict:
       dropout_rate=getattr(model_cfg, "dropout", 0.0),
       position=getattr(model_cfg, "position", "none"),
       rel_window=getattr(model_cfg, "rel_window", 64),
+      relative_scores=getattr(model_cfg, "relative_scores", "dense"),
       max_len=getattr(model_cfg, "max_len", 4096),
       dtype=compute_dtype(getattr(model_cfg, "dtype", "float32")),
       tied_layers=tuple(getattr(model_cfg, "tied_layers", ())),
@@ -81,12 +82,13 @@ class Block(nnx.Module):
   """x + Attn(LN(x)), then x + MLP(LN(x)) with a ReLU MLP."""
 
   def __init__(self, d_model: int, num_heads: int, *, mlp_ratio: int, dropout_rate: float,
-               position: str, rel_window: int, dtype, rngs: nnx.Rngs):
+               position: str, rel_window: int, relative_scores: str = "dense", dtype,
+               rngs: nnx.Rngs):
     self.dropout_rate = dropout_rate
     self.attn_norm = nnx.LayerNorm(d_model, rngs=rngs)
     self.attn = attention_lib.CausalSelfAttention(
-        d_model, num_heads, position=position, rel_window=rel_window, dropout_rate=dropout_rate,
-        dtype=dtype, rngs=rngs)
+        d_model, num_heads, position=position, rel_window=rel_window,
+        relative_scores=relative_scores, dropout_rate=dropout_rate, dtype=dtype, rngs=rngs)
     self.mlp_norm = nnx.LayerNorm(d_model, rngs=rngs)
     self.mlp_in = nnx.Linear(d_model, mlp_ratio * d_model, dtype=dtype, rngs=rngs)
     self.mlp_out = nnx.Linear(mlp_ratio * d_model, d_model, dtype=dtype, rngs=rngs)
@@ -119,13 +121,14 @@ class Transformer(nnx.Module):
 
   def __init__(self, *, d_model: int, num_heads: int, num_layers: int, mlp_ratio: int = 4,
                dropout_rate: float = 0.0, position: str = "none", rel_window: int = 64,
-               max_len: int = 4096, dtype=jnp.float32, tied_layers: tuple[int, ...] = (),
+               relative_scores: str = "dense", max_len: int = 4096, dtype=jnp.float32, tied_layers: tuple[int, ...] = (),
                rngs: nnx.Rngs):
     self.position = positions_lib.check_position(position)
     self.max_len = max_len
     check_tied_layers(tied_layers, num_layers)
     block = lambda: Block(d_model, num_heads, mlp_ratio=mlp_ratio, dropout_rate=dropout_rate,
-                          position=position, rel_window=rel_window, dtype=dtype, rngs=rngs)
+                          position=position, rel_window=rel_window,
+                          relative_scores=relative_scores, dtype=dtype, rngs=rngs)
     # Tied layers hold the same module: one set of weights, gradients summed over uses.
     shared = block() if tied_layers else None
     self.layers = nnx.List([shared if i in tied_layers else block() for i in range(num_layers)])

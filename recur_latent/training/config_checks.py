@@ -6,6 +6,7 @@ instead of after a compile.
 from recur_latent.data import vocab as vocab_lib
 from recur_latent.models import transformer as transformer_lib
 from recur_latent.models.factory import METHODS
+from recur_latent.models.attention import RELATIVE_SCORES
 from recur_latent.models.positions import POSITIONS
 from recur_latent.models.recurrence import HALTING
 from recur_latent.training.optimizer import SCHEDULES
@@ -59,6 +60,8 @@ def check_config(config, *, num_devices=1):
   _require(m.position in POSITIONS, "model.position",
            f"unknown position {m.position!r}; expected one of {POSITIONS}")
   _require(m.rel_window >= 1, "model.rel_window", f"must be >= 1, got {m.rel_window}")
+  _require(m.get("relative_scores", "dense") in RELATIVE_SCORES, "model.relative_scores",
+           f"unknown {m.get('relative_scores')!r}; expected one of {RELATIVE_SCORES}")
   _require(0.0 <= m.dropout < 1.0, "model.dropout", f"must be in [0, 1), got {m.dropout}")
   _require(m.dtype in ("float32", "bfloat16"), "model.dtype",
            f"must be float32 or bfloat16, got {m.dtype!r}")

@@ -108,6 +108,7 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
   pending = None  # (step, device metrics) of the step dispatched last.
   compiled_by_shape = {}  # Batch shapes -> compiled train step.
   step = start_step
+  last_val_step = None  # Step of the latest validation in this process.
 
   def finish_pending():
     """Reads the last dispatched step's metrics, logs them, stops on non-finite."""
@@ -159,8 +160,13 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
                        and time.time() - t_start > config.train.max_train_seconds)
         at_end = step == num_steps or over_budget
         reached_target = False
-        if validate_fn and (step % config.train.eval_every == 0 or at_end):
+        # At the end, validation runs again unless the last one is a few steps
+        # back (a run stopped by its budget just after one: on 2 CPU cores one
+        # validation costs ~1 minute, a sixth of the quickstart's budget).
+        recent = last_val_step is not None and step - last_val_step < max(1, config.train.eval_every // 4)
+        if validate_fn and (step % config.train.eval_every == 0 or (at_end and not recent)):
           finish_pending()
+          last_val_step = step
           scores = validate_fn(nnx.merge(graphdef, state.params), config)
           score = float(np.mean(list(scores.values())))
           record = {f"val_solved_n{n}": s for n, s in scores.items()}
