@@ -25,6 +25,15 @@ def parse_steps_option(arg, default=3000):
   return steps
 
 
+def steps_to_target_overrides(arg, *, eval_every, checkpoint_every):
+  """The shared overrides of a steps-to-target sweep: its ':steps=N' cap, no
+  wall-clock budget, validation every `eval_every` steps and a stop at 95%
+  (the step of `time_to_target_s` is the figure)."""
+  return {"train.num_steps": parse_steps_option(arg), "train.max_train_seconds": 0,
+          "train.eval_every": eval_every, "train.checkpoint_every": checkpoint_every,
+          "train.stop_at_target": True, "train.target_accuracy": 0.95}
+
+
 def base_config():
   c = ml_collections.ConfigDict()
   c.method = "discrete_ec"  # Which of the SPEC's six methods (models.factory.METHODS).

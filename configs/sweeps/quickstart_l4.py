@@ -23,10 +23,7 @@ from configs import common
 
 
 def get_sweep(arg=""):
-  steps = common.parse_steps_option(arg)
-  shared = {"train.num_steps": steps, "train.max_train_seconds": 0, "train.eval_every": 100,
-            "train.checkpoint_every": 500, "train.stop_at_target": True,
-            "train.target_accuracy": 0.95,
+  shared = {**common.steps_to_target_overrides(arg, eval_every=100, checkpoint_every=500),
             "model.num_layers": 4, "model.prefix_heads_layer": 2,
             "train.prefix_value_loss_weight": 1.0,
             # The quickstart as the sweep found it (it has since taken `l4p3_h2` and `l4p3_trig3`).

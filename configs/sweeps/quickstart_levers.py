@@ -14,10 +14,7 @@ from configs import common
 
 
 def get_sweep(arg=""):
-  steps = common.parse_steps_option(arg)
-  shared = {"train.num_steps": steps, "train.max_train_seconds": 0, "train.eval_every": 250,
-            "train.checkpoint_every": 250, "train.stop_at_target": True,
-            "train.target_accuracy": 0.95,
+  shared = {**common.steps_to_target_overrides(arg, eval_every=250, checkpoint_every=250),
             # The quickstart of the sweep's time; the current one descends from its `pair3` run.
             "model.num_layers": 2, "model.pair_heads_layer": -1, "train.pair_value_loss_weight": 0.0,
             "data.size_chunks": 4, "data.pad_batches": "max",

@@ -20,10 +20,7 @@ from configs import common
 
 
 def get_sweep(arg=""):
-  steps = common.parse_steps_option(arg)
-  shared = {"train.num_steps": steps, "train.max_train_seconds": 0, "train.eval_every": 100,
-            "train.checkpoint_every": 500, "train.stop_at_target": True,
-            "train.target_accuracy": 0.95,
+  shared = {**common.steps_to_target_overrides(arg, eval_every=100, checkpoint_every=500),
             # The quickstart as the sweep ran it (3 layers, 4 heads, no prefix head).
             "model.num_layers": 3, "model.num_heads": 4, "model.prefix_heads_layer": -1,
             "train.prefix_value_loss_weight": 0.0, "train.schedule": "cosine",
@@ -34,7 +31,7 @@ def get_sweep(arg=""):
   prefix = {"model.pair_heads_layer": -1, "train.pair_value_loss_weight": 0.0,
             "model.prefix_heads_layer": 1, "train.prefix_value_loss_weight": 1.0}
   levers = {
-      "cosine1000": {"train.num_steps": min(steps, 1000)},
+      "cosine1000": {"train.num_steps": min(shared["train.num_steps"], 1000)},
       "trig": {},
       "trig_prefix": prefix,  # Every operand's running value, not only the second's.
       "trig_l4_prefix": {"model.num_layers": 4, **prefix},

@@ -121,8 +121,8 @@ class Transformer(nnx.Module):
 
   def __init__(self, *, d_model: int, num_heads: int, num_layers: int, mlp_ratio: int = 4,
                dropout_rate: float = 0.0, position: str = "none", rel_window: int = 64,
-               relative_scores: str = "dense", max_len: int = 4096, dtype=jnp.float32, tied_layers: tuple[int, ...] = (),
-               rngs: nnx.Rngs):
+               relative_scores: str = "dense", max_len: int = 4096, dtype=jnp.float32,
+               tied_layers: tuple[int, ...] = (), rngs: nnx.Rngs):
     self.position = positions_lib.check_position(position)
     self.max_len = max_len
     check_tied_layers(tied_layers, num_layers)

@@ -6,7 +6,6 @@ Writes validation_vs_step.png (mixed operations and the N = 512 run against
 the session-3 and session-4 runs they continue), interp_plateau.png (the
 2-layer model trained with no auxiliary heads) and tables.md.
 """
-import json
 import os
 import sys
 
@@ -16,13 +15,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 from recur_latent.evaluation import artifacts  # pylint: disable=wrong-import-position
 from recur_latent.evaluation import plots  # pylint: disable=wrong-import-position
 from recur_latent.evaluation import tables  # pylint: disable=wrong-import-position
+from recur_latent.training import metrics_writer  # pylint: disable=wrong-import-position
 
 RESULTS = os.path.dirname(HERE)
 
 
 def records(*path):
-  with open(os.path.join(*path)) as f:
-    return [json.loads(line) for line in f]
+  return metrics_writer.read_metrics_file(os.path.join(*path))
 
 
 def fixed_point(path):

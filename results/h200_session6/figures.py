@@ -7,7 +7,6 @@ Writes validation_vs_step.png (N = 512 and mixed operations against session
 levers against round 2's `trig`), interp_vs_step.png (the 2-layer model with
 the operand-name head against session 5's run with no head) and tables.md.
 """
-import json
 import os
 import sys
 
@@ -17,14 +16,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 from recur_latent.evaluation import artifacts  # pylint: disable=wrong-import-position
 from recur_latent.evaluation import plots  # pylint: disable=wrong-import-position
 from recur_latent.evaluation import tables  # pylint: disable=wrong-import-position
+from recur_latent.training import metrics_writer  # pylint: disable=wrong-import-position
 
 RESULTS = os.path.dirname(HERE)
 QS_RUNS = ("l4p3", "l4p3_tied", "l4p3_h2", "l4p3_trig3", "l4p3_b128", "l4p3_p11")
 
 
 def records(*path):
-  with open(os.path.join(*path)) as f:
-    return [json.loads(line) for line in f]
+  return metrics_writer.read_metrics_file(os.path.join(*path))
 
 
 def first_step(recs, metric, threshold):
