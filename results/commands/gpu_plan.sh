@@ -38,3 +38,44 @@ stop_at_deadline() {
   fi
   wait
 }
+
+# n512_job DECAY_STEPS: the full method ($FAST, with $full) whose validation
+# starts a DECAY_STEPS decay run to its end (no stop at the target), trained
+# until 330 s before the deadline, then tested at $MID, $BIG and $BIG2.
+n512_job() {
+  local b spec; b=$(budget 330)
+  log "n512: training for ${b}s"
+  python3 -m experiments.train --config="$FAST" --workdir="$R/n512" --nofinal_eval $full \
+    --config.train.stop_at_target=False --config.train.decay_steps=$1 \
+    --config.train.max_train_seconds=$b --config.train.log_every=100 \
+    --config.train.checkpoint_every=1000 > "$R/n512.log" 2>&1
+  log "n512: trained (exit $?)"
+  for spec in "$MID $NMAIN 128" "$BIG $NBIG 32" "$BIG2 $NBIG2 8"; do
+    set -- $spec
+    python3 -m experiments.evaluate --workdir="$R/n512" --output="$R/n512/eval_$1" --sizes=$1 \
+      --num_graphs=$2 --batch_size=$3 --halting=fixed_point > "$R/n512_eval_$1.log" 2>&1
+    log "n512: evaluated (exit $?) at $1"
+  done
+}
+
+# interp_job [train overrides...]: configs/interp.py with the triggered decay,
+# trained until 220 s before the deadline, tested at $INTERP_SIZES, then
+# analysed by experiments.interpret ($INTERP_FLAGS).
+interp_job() {
+  local b; b=$(budget 220)
+  log "interp: training for ${b}s"
+  python3 -m experiments.train --config="configs/interp.py$VC" --workdir="$R/interp" --nofinal_eval \
+    --config.train.learning_rate=2e-3 --config.train.warmup_steps=300 \
+    --config.train.schedule=triggered --config.train.decay_trigger=0.6 \
+    --config.train.decay_steps=1500 --config.train.end_lr_fraction=0.02 \
+    --config.train.val_sizes="$VAL_INTERP" --config.train.eval_every=500 \
+    --config.train.max_train_seconds=$b --config.train.log_every=100 \
+    --config.train.checkpoint_every=1000 "$@" > "$R/interp.log" 2>&1
+  log "interp: trained (exit $?)"
+  python3 -m experiments.evaluate --workdir="$R/interp" --output="$R/interp/eval" \
+    --sizes=$INTERP_SIZES --num_graphs=512 --batch_size=128 --halting=fixed_point > "$R/interp_eval.log" 2>&1
+  log "interp: evaluated (exit $?)"
+  python3 -m experiments.interpret --checkpoint="$R/interp" --output="$R/interp/interpret" \
+    $INTERP_FLAGS > "$R/interp_interpret.log" 2>&1
+  log "interp: interpreted (exit $?)"
+}

@@ -61,40 +61,8 @@ log "phase 2: $(left)s left"
     --config.model.pair_heads_layer=1 --config.train.pair_value_loss_weight=1.0 \
     --config.train.decay_trigger=0.3 --config.train.decay_steps=2000
 ) &
-(
-  b=$(budget 330)
-  log "n512: training for ${b}s"
-  python3 -m experiments.train --config="$FAST" --workdir="$R/n512" --nofinal_eval $full \
-    --config.train.stop_at_target=False --config.train.decay_steps=3000 \
-    --config.train.max_train_seconds=$b --config.train.log_every=100 \
-    --config.train.checkpoint_every=1000 > "$R/n512.log" 2>&1
-  log "n512: trained (exit $?)"
-  for spec in "$MID $NMAIN 128" "$BIG $NBIG 32" "$BIG2 $NBIG2 8"; do
-    set -- $spec
-    python3 -m experiments.evaluate --workdir="$R/n512" --output="$R/n512/eval_$1" --sizes=$1 \
-      --num_graphs=$2 --batch_size=$3 --halting=fixed_point > "$R/n512_eval_$1.log" 2>&1
-    log "n512: evaluated (exit $?) at $1"
-  done
-) &
-(
-  b=$(budget 220)
-  log "interp: training for ${b}s"
-  python3 -m experiments.train --config="configs/interp.py$VC" --workdir="$R/interp" --nofinal_eval \
-    --config.model.operand_heads_layer=0 --config.train.operand_loss_weight=1.0 \
-    --config.train.learning_rate=2e-3 --config.train.warmup_steps=300 \
-    --config.train.schedule=triggered --config.train.decay_trigger=0.6 \
-    --config.train.decay_steps=1500 --config.train.end_lr_fraction=0.02 \
-    --config.train.val_sizes="$VAL_INTERP" --config.train.eval_every=500 \
-    --config.train.max_train_seconds=$b --config.train.log_every=100 \
-    --config.train.checkpoint_every=1000 > "$R/interp.log" 2>&1
-  log "interp: trained (exit $?)"
-  python3 -m experiments.evaluate --workdir="$R/interp" --output="$R/interp/eval" \
-    --sizes=$INTERP_SIZES --num_graphs=512 --batch_size=128 --halting=fixed_point > "$R/interp_eval.log" 2>&1
-  log "interp: evaluated (exit $?)"
-  python3 -m experiments.interpret --checkpoint="$R/interp" --output="$R/interp/interpret" \
-    $INTERP_FLAGS > "$R/interp_interpret.log" 2>&1
-  log "interp: interpreted (exit $?)"
-) &
+n512_job 3000 &
+interp_job --config.model.operand_heads_layer=0 --config.train.operand_loss_weight=1.0 &
 (
   log "qs: sweep $QS_SWEEP ($QS_ONLY)"
   python3 -m experiments.sweep --sweep="$QS_SWEEP" --workdir_root="$R/qs" --only=$QS_ONLY \
