@@ -107,6 +107,7 @@ def base_config():
   t.keep_checkpoints = 2  # Most recent checkpoints kept (the best one is kept apart).
   t.val_sizes = (64, 128)  # Graph sizes of the OOD validation set (fixed graphs).
   t.val_num_graphs = 256  # Graphs per validation size.
+  t.val_halting = ""  # Halting rule of the validation ('' = the first of eval.halting); 'oracle' spares an untrained model max_iters iterations.
   t.target_accuracy = 0.995  # Time-to-accuracy: when every val size reaches this, log the wall-clock.
   t.stop_at_target = False  # Stop training once target_accuracy is reached.
   t.max_train_seconds = 0  # Wall-clock budget: stop (validate, save) once exceeded; 0 = none.

@@ -12,10 +12,12 @@ import json
 from absl import app
 from absl import flags
 from flax import nnx
+import ml_collections
 from ml_collections import config_flags
 
+from recur_latent import api
+from recur_latent.models import attention
 from recur_latent.models import factory
-from recur_latent.training import checkpoints
 from recur_latent.training import profiling
 from recur_latent.training import throughput
 
@@ -31,8 +33,13 @@ _SKIP_ROLLOUT = flags.DEFINE_bool("skip_rollout", False, "Time the train step on
 _PROFILE_DIR = flags.DEFINE_string("profile_dir", None,
                                    "Also trace some train steps here and print the time per kernel.")
 _PROFILE_STEPS = flags.DEFINE_integer("profile_steps", 5, "Train steps in the profiler trace.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", None,
-                                  "Optional trained workdir for the rollout timing.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "Trained model for the rollout timing: a training workdir, an exported "
+    "directory or a shipped name such as 'default' (its own config then sets the model).")
+_RELATIVE_SCORES = flags.DEFINE_enum(
+    "relative_scores", None, list(attention.RELATIVE_SCORES),
+    "With --checkpoint: time the loaded parameters through this relative-score path "
+    "(the same function; models/banded.py) instead of the one they were trained with.")
 _OUTPUT = flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
 flags.mark_flags_as_required(["config"])
 
@@ -52,7 +59,7 @@ def main(argv):
     _write(results)  # The train-step figures survive a failure further on.
   if not _SKIP_ROLLOUT.value and config.method in ("continuous", "discrete", "discrete_ec"):
     if _CHECKPOINT.value:
-      model, config = checkpoints.load_model(_CHECKPOINT.value)
+      model, config = _load(_CHECKPOINT.value, _RELATIVE_SCORES.value)
     else:
       model = factory.build_model(config, nnx.Rngs(0))
     results["rollout"] = [
@@ -64,6 +71,20 @@ def main(argv):
     for r in results["rollout"]:
       print(json.dumps(r))
   _write(results)
+
+
+def _load(path, relative_scores):
+  """(model, config) of a trained model, rebuilt on `relative_scores` when given."""
+  bundle = api.load(path)
+  model, config = bundle.model, bundle.config
+  if relative_scores and relative_scores != config.model.get("relative_scores", "dense"):
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.model.relative_scores = relative_scores
+    rebuilt = factory.build_model(config, nnx.Rngs(0))
+    nnx.update(rebuilt, nnx.state(model))  # Both paths hold the same parameters.
+    model = rebuilt
+  print(f"rollout model: {path} (relative_scores={config.model.get('relative_scores', 'dense')})")
+  return model, config
 
 
 def _write(results):

@@ -135,6 +135,18 @@ def test_validation_fn_scores_each_validation_size():
   assert not np.array_equal(test.values_GN, val.values_GN)  # Different graphs from the test set.
 
 
+def test_validation_halting_defaults_to_the_first_eval_rule_and_can_be_set():
+  config = _tiny(discrete_config)
+  config.train.val_sizes, config.train.val_num_graphs = (9,), 4
+  config.eval.halting = ("fixed_point", "oracle")
+  model = factory.build_model(config, nnx.Rngs(0))
+  for val_halting, expected in (("", "fixed_point"), ("oracle", "oracle")):
+    config.train.val_halting = val_halting
+    lines = []
+    ood.validation_fn(config, log=lines.append)(model, config)
+    assert lines == [lines[0]] and f", {expected}):" in lines[0]
+
+
 def test_progress_eta_is_fitted_to_finished_sizes():
   lines = []
   progress = ood._Progress((8, 16, 32), num_graphs=4, log=lines.append, heartbeat_s=0.0)

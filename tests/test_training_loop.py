@@ -79,6 +79,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     ("model.position", "sinusoid", "config.model.position"),
     ("train.corrupt_candidates", "all", "config.train.corrupt_candidates"),
     ("eval.halting", ("never",), "config.eval.halting"),
+    ("train.val_halting", "never", "config.train.val_halting"),
     ("data.ops", ("add", "div"), "config.data.ops"),
     ("train.use_value_loss_weight", 1.0, "config.model.operand_heads_layer"),
     ("model.tied_layers", (0, 5), "config.model.tied_layers"),

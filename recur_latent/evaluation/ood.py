@@ -325,12 +325,14 @@ def fully_solved_by_size(evaluation: dict, label: str | None = None) -> dict[int
 def validation_fn(config, *, log: Callable = logging.info) -> Callable:
   """`fn(model, config) -> {N: fully solved}` on fixed validation graphs (the training loop's hook).
 
-  Uses `train.val_sizes` / `train.val_num_graphs` and the first halting rule of
-  `eval.halting`; no correction measurement. The graphs are sampled once.
+  Uses `train.val_sizes` / `train.val_num_graphs` and `train.val_halting` (by
+  default the first halting rule of `eval.halting`); no correction
+  measurement. The graphs are sampled once.
   """
+  halting = config.train.get("val_halting", "") or tuple(config.eval.halting)[0]
   settings = EvalSettings.from_config(config, sizes=tuple(config.train.val_sizes),
                                       num_graphs=config.train.val_num_graphs,
-                                      halting=tuple(config.eval.halting)[:1], correction_prob=0.0)
+                                      halting=(halting,), correction_prob=0.0)
   cache = {}
 
   def cached_graphs(cfg, num_nodes, num_graphs):

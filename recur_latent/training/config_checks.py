@@ -124,6 +124,9 @@ def check_config(config, *, num_devices=1):
   _require(not (config.method == "cot" and t.rollout), "train.rollout",
            "rollout training applies to the latent methods, not cot")
 
+  val_halting = config.train.get("val_halting", "")
+  _require(val_halting in ("",) + HALTING, "train.val_halting",
+           f"unknown halting rule {val_halting!r}; expected '' (the first of eval.halting) or one of {HALTING}")
   for mode in e.halting:
     _require(mode in HALTING, "eval.halting",
              f"unknown halting rule {mode!r}; expected some of {HALTING}")
