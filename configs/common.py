@@ -34,6 +34,13 @@ def steps_to_target_overrides(arg, *, eval_every, checkpoint_every):
           "train.stop_at_target": True, "train.target_accuracy": 0.95}
 
 
+# configs/quickstart.py fields that session 7 changed (batch 32, layers 2 and 3
+# tied, oracle-halting validation), as every earlier quickstart sweep ran them:
+# those sweeps apply these so that they still reproduce.
+QUICKSTART_BEFORE_SESSION7 = {"train.batch_size": 64, "model.tied_layers": (),
+                              "train.val_halting": ""}
+
+
 def base_config():
   c = ml_collections.ConfigDict()
   c.method = "discrete_ec"  # Which of the SPEC's six methods (models.factory.METHODS).

@@ -1,12 +1,14 @@
 """The notebook API: load (exported, workdir, shipped name), solve / solve_many, halting, evaluate."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from flax import nnx
 
 from configs import discrete_ec as discrete_ec_config
 from recur_latent import api
 from recur_latent import export
+from recur_latent.data import graphs as graphs_lib
 from recur_latent.data import problems as problems_lib
 from recur_latent.data import text as text_lib
 from recur_latent.data import vocab as vocab_lib
@@ -192,3 +194,27 @@ def test_the_shipped_model_solves_typed_problems_with_no_oracle():
     values, _ = problems_lib.solve(problem)
     assert out["values"] == values, text
     assert out["solved"]
+
+
+def test_the_shipped_interp_model_shows_the_papers_operand_groups():
+  """recur_latent/assets/interp (configs/interp.py, trained on the H200): its
+  probes are answered, and each operand slot has layer-1 heads that track it
+  and layer-2 heads that read that operand's definition."""
+  from recur_latent.interp import analysis, capture, heads, probes  # pylint: disable=g-import-not-at-top
+  assert "interp" in api.shipped_models()
+  shipped = api.load("interp")
+  assert shipped.metadata["method"] == "discrete" and shipped.config.model.num_layers == 2
+  model = capture.float32_copy(shipped.model, shipped.config)
+  vocab = factory.vocab_from_config(shipped.config)
+  bases = probes.solved_bases(graphs_lib.sample_graphs(
+      0, 1, 32, max_depth=6, modulus=vocab.modulus, num_names=vocab.num_names))
+  fn = capture.make_capture_fn(model, analysis.HEAD_KEYS)
+  found = analysis.analyze_heads(fn, bases, vocab, num_settings=2)
+  assert found["slot_probe_accuracy"] > 0.95
+  for layer in (0, 1):
+    groups = heads.groups_by_slot(found["groups_LH"][layer], probes.NUM_SLOTS)
+    assert all(groups[slot] for slot in range(probes.NUM_SLOTS)), (layer, groups)
+  layer2 = found["groups_LH"][1]
+  grouped = np.flatnonzero(layer2 != heads.NO_GROUP)
+  to_definition = found["attn_to_definitions_LHS"][1, grouped, layer2[grouped]]
+  assert to_definition.mean() > 0.4

@@ -20,6 +20,7 @@ from recur_latent.interp import capture
 from recur_latent.interp import fourier
 from recur_latent.interp import probes
 from recur_latent.interp import report
+from recur_latent.interp import residual
 from recur_latent.models import factory
 
 
@@ -71,6 +72,31 @@ def test_capture_matches_the_models_forward_pass_and_decomposition(setup):
   np.testing.assert_allclose(np.maximum(out["mlp_pre"], 0), out["mlp_post"], atol=1e-6)
 
 
+def test_direct_logits_of_every_sublayer_add_up_to_the_value_logits(setup):
+  config, model, vocab, bases = setup
+  model = capture.float32_copy(model, config)
+  keys = ("attn_out", "mlp_out", "resid_pre", "resid_post")
+  grid = probes.random_slot_grids(bases[0], vocab, num_settings=1, num_values=3)[0]
+  out = capture.run_probes(capture.make_capture_fn(model, keys), [grid], batch_size=8)
+  ln_scale_D, kernel_DV = analysis.value_readout(model)
+  final_BD = out["resid_post"][:, -1]
+  parts = [out["resid_pre"][:, 0]] + [out[k][:, l] for l in range(out["mlp_out"].shape[1])
+                                      for k in ("attn_out", "mlp_out")]
+  total_BV = sum(residual.direct_logits(x, final_BD, ln_scale_D, kernel_DV) for x in parts)
+  head = model.heads[vocab_lib.VALUE]
+  bias_V = (np.asarray(model.transformer.final_norm.bias[...]) @ kernel_DV
+            + np.asarray(head.bias[...]))
+  np.testing.assert_allclose(total_BV + bias_V, out["value_logits"], rtol=1e-4, atol=1e-4)
+  # A direction the readout cannot see contributes nothing.
+  # (Orthogonal to the all-ones vector too, so the LayerNorm's centring keeps it.)
+  seen_KD = np.vstack([(ln_scale_D[:, None] * kernel_DV).T, np.ones_like(ln_scale_D)])
+  null_D = np.linalg.svd(seen_KD)[2][-1]
+  assert np.abs(seen_KD @ null_D).max() < 1e-6
+  unseen = residual.direct_logits(np.tile(null_D, (len(final_BD), 1)), final_BD, ln_scale_D,
+                                  kernel_DV)
+  np.testing.assert_allclose(unseen, 0.0, atol=1e-3)
+
+
 def test_analysis_and_report_on_a_random_model(setup, tmp_path):
   config, model, vocab, bases = setup
   results = analysis.analyze(model, bases, vocab, num_settings=2, batch_size=64)
@@ -87,7 +113,8 @@ def test_analysis_and_report_on_a_random_model(setup, tmp_path):
   assert results.attn_to_operands_LHS.shape == (num_layers, num_heads, 3)
   assert 0 <= results.slot_probe_accuracy <= 1 and results.slot_probe_count > 0
   assert 0 <= results.value_grid_accuracy <= 1
-  assert set(results.dft_shares) == {(l, k) for l in range(num_layers) for k in analysis.DFT_KEYS}
+  keys = analysis.DFT_KEYS + (analysis.MLP_LOGITS_KEY,)
+  assert set(results.dft_shares) == {(l, k) for l in range(num_layers) for k in keys}
   for shares in results.dft_shares.values():
     assert sum(shares.aggregate.values()) == pytest.approx(1.0)
   assert results.dft_shares[(1, "mlp_post")].per_feature[fourier.DIAGONAL].shape == (

@@ -23,7 +23,8 @@ from configs import common
 
 
 def get_sweep(arg=""):
-  shared = {**common.steps_to_target_overrides(arg, eval_every=100, checkpoint_every=500),
+  shared = {**common.QUICKSTART_BEFORE_SESSION7,
+            **common.steps_to_target_overrides(arg, eval_every=100, checkpoint_every=500),
             "model.num_layers": 4, "model.prefix_heads_layer": 2,
             "train.prefix_value_loss_weight": 1.0,
             # The quickstart as the sweep found it (it has since taken `l4p3_h2` and `l4p3_trig3`).

@@ -29,7 +29,8 @@ from configs import common
 
 
 def get_sweep(arg=""):
-  shared = {**common.steps_to_target_overrides(arg, eval_every=100, checkpoint_every=500),
+  shared = {**common.QUICKSTART_BEFORE_SESSION7,
+            **common.steps_to_target_overrides(arg, eval_every=100, checkpoint_every=500),
             # The quickstart as this round found it, pinned so the sweep still
             # reproduces after configs/quickstart.py takes a lever.
             "model.num_layers": 4, "model.num_heads": 2, "model.mlp_ratio": 4,

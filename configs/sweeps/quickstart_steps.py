@@ -20,7 +20,8 @@ from configs import common
 
 
 def get_sweep(arg=""):
-  shared = {**common.steps_to_target_overrides(arg, eval_every=100, checkpoint_every=500),
+  shared = {**common.QUICKSTART_BEFORE_SESSION7,
+            **common.steps_to_target_overrides(arg, eval_every=100, checkpoint_every=500),
             # The quickstart as the sweep ran it (3 layers, 4 heads, no prefix head).
             "model.num_layers": 3, "model.num_heads": 4, "model.prefix_heads_layer": -1,
             "train.prefix_value_loss_weight": 0.0, "train.schedule": "cosine",

@@ -23,6 +23,9 @@ from recur_latent.interp import residual
 
 # Intermediates whose spectrum over the p^3 operand values is analysed.
 DFT_KEYS = ("mlp_pre", "mlp_post", "mlp_out")
+# ... and the MLP output as the value readout sees it: its direct value logits,
+# centred over the p values (a shift common to all logits changes no prediction).
+MLP_LOGITS_KEY = "mlp_out_logits"
 
 
 @dataclasses.dataclass
@@ -120,14 +123,23 @@ def analyze_heads(capture_fn: capture_lib.CaptureFn, base_states: Sequence[np.nd
 HEAD_KEYS = ("head_out", "attn_probs", "attn_out", "mlp_out", "resid_pre", "resid_mid")
 
 
+def value_readout(model: nnx.Module) -> tuple[np.ndarray, np.ndarray]:
+  """(final LayerNorm scale [D], value readout kernel [D, p]) of a FactoredTransformer."""
+  return (np.asarray(model.transformer.final_norm.scale[...]),
+          np.asarray(model.heads[vocab_lib.VALUE].kernel[...]))
+
+
 def analyze_value_grid(capture_fn: capture_lib.CaptureFn, state_LF: np.ndarray,
                        vocab: vocab_lib.Vocab, *, operands: Sequence[int] | None = None,
+                       readout: tuple[np.ndarray, np.ndarray] | None = None,
                        batch_size: int = 512, top: int = 8) -> dict:
   """The p^3 value grid on one base -> accuracy and DFT spectra of DFT_KEYS per layer.
 
   `operands` default to the first three leaves of the base (then other
   defined variables if it has fewer): overwriting a leaf's value keeps its own
-  equation consistent.
+  equation consistent. With `readout` (value_readout(model)) and `resid_post`
+  captured, each layer's MLP output is also analysed as direct value logits
+  (MLP_LOGITS_KEY).
   """
   if operands is None:
     leaves = probes_lib.leaf_names(state_LF, vocab)
@@ -142,9 +154,17 @@ def analyze_value_grid(capture_fn: capture_lib.CaptureFn, state_LF: np.ndarray,
                                               for v in range(p)]),
                 dft_shares={}, diagonal_spectra={}, axis_spectra={}, top_frequencies={})
   num_layers = captured[DFT_KEYS[0]].shape[1]
-  for key in DFT_KEYS:
+  grids = {key: captured[key] for key in DFT_KEYS}
+  if readout is not None:
+    ln_scale_D, kernel_DV = readout
+    final_BD = captured["resid_post"][:, -1]
+    logits_BLyV = np.stack([residual.direct_logits(captured["mlp_out"][:, layer], final_BD,
+                                                   ln_scale_D, kernel_DV)
+                            for layer in range(num_layers)], axis=1)
+    grids[MLP_LOGITS_KEY] = logits_BLyV - logits_BLyV.mean(-1, keepdims=True)
+  for key, grid_BLyX in grids.items():
     for layer in range(num_layers):
-      f_PPPX = captured[key][:, layer].reshape(p, p, p, -1)
+      f_PPPX = grid_BLyX[:, layer].reshape(p, p, p, -1)
       result["dft_shares"][(layer, key)] = fourier.energy_shares(f_PPPX)
       result["diagonal_spectra"][(layer, key)] = fourier.diagonal_spectrum(f_PPPX)
       result["axis_spectra"][(layer, key)] = fourier.axis_spectrum(f_PPPX)
@@ -166,8 +186,9 @@ def analyze(model: nnx.Module, base_states: Sequence[np.ndarray], vocab: vocab_l
                          threshold=threshold, batch_size=batch_size, seed=seed)
   fields["amplification_LHF"] = ov_amplification(model)
   if value_grid:
-    grid_fn = capture_lib.make_capture_fn(model, DFT_KEYS)
-    fields.update(analyze_value_grid(grid_fn, base_states[0], vocab, batch_size=batch_size))
+    grid_fn = capture_lib.make_capture_fn(model, DFT_KEYS + ("resid_post",))
+    fields.update(analyze_value_grid(grid_fn, base_states[0], vocab, readout=value_readout(model),
+                                     batch_size=batch_size))
   return InterpResults(**fields)
 
 

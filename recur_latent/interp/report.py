@@ -135,8 +135,10 @@ def plot_dft(results: analysis.InterpResults, output_dir: str) -> list[str]:
   for layer in layers:
     fig, (ax_shares, ax_spec) = plt.subplots(1, 2, figsize=(11, 3.8))
     classes = (fourier.DIAGONAL, fourier.AXIS, fourier.OTHER)
-    width = 0.8 / len(analysis.DFT_KEYS)
-    for i, key in enumerate(analysis.DFT_KEYS):
+    keys = [k for k in analysis.DFT_KEYS + (analysis.MLP_LOGITS_KEY,)
+            if (layer, k) in results.dft_shares]
+    width = 0.8 / len(keys)
+    for i, key in enumerate(keys):
       shares = results.dft_shares[(layer, key)].nonconstant_aggregate
       ax_shares.bar(np.arange(len(classes)) + i * width, [shares[c] for c in classes], width,
                     label=key)
@@ -145,7 +147,9 @@ def plot_dft(results: analysis.InterpResults, output_dir: str) -> list[str]:
     ax_shares.set_ylabel("share of non-constant energy")
     ax_shares.legend(fontsize=8)
     ax_shares.set_title(f"Layer {layer + 1} MLP: DFT energy over (a, b, c)")
-    for key, style in (("mlp_out", "-"), ("mlp_post", "--")):
+    for key, style in (("mlp_out", "-"), ("mlp_post", "--"), (analysis.MLP_LOGITS_KEY, ":")):
+      if (layer, key) not in results.diagonal_spectra:
+        continue
       diag_K = results.diagonal_spectra[(layer, key)]
       axis_K = results.axis_spectra[(layer, key)].sum(axis=0)
       k = np.arange(1, len(diag_K))
@@ -224,9 +228,15 @@ def _comparison_lines(results: analysis.InterpResults) -> list[str]:
   last = results.groups_LH.shape[0] - 1
   if (last, "mlp_out") in results.dft_shares:
     shares = results.dft_shares[(last, "mlp_out")].nonconstant_aggregate
-    measured.append(f"layer-{last + 1} MLP output, non-constant energy: diagonal "
-                    f"{shares[fourier.DIAGONAL]:.3f}, axis {shares[fourier.AXIS]:.3f}, "
-                    f"other {shares[fourier.OTHER]:.3f}")
+    text = (f"layer-{last + 1} MLP output, non-constant energy: diagonal "
+            f"{shares[fourier.DIAGONAL]:.3f}, axis {shares[fourier.AXIS]:.3f}, "
+            f"other {shares[fourier.OTHER]:.3f}")
+    if (last, analysis.MLP_LOGITS_KEY) in results.dft_shares:
+      logit_shares = results.dft_shares[(last, analysis.MLP_LOGITS_KEY)].nonconstant_aggregate
+      text += (f"; as the value readout sees it (direct logits): diagonal "
+               f"{logit_shares[fourier.DIAGONAL]:.3f}, axis {logit_shares[fourier.AXIS]:.3f}, "
+               f"other {logit_shares[fourier.OTHER]:.3f}")
+    measured.append(text)
   else:
     measured.append("value grid not run")
   rows = [[name, paper, here] for (name, paper), here in zip(PAPER_FINDINGS, measured)]
@@ -271,7 +281,7 @@ def write_markdown(results: analysis.InterpResults, output_dir: str, *, title: s
     lines += _table(header, rows)
     lines.append("")
     for (layer, key), top in sorted(results.top_frequencies.items()):
-      if key == "mlp_out":
+      if key in ("mlp_out", analysis.MLP_LOGITS_KEY):
         freq = ", ".join(f"{k} {share:.3f}" for k, share in top)
         lines.append(f"- top frequencies of layer-{layer + 1} {key} (mean removed): {freq}")
     lines.append("")

@@ -1,9 +1,14 @@
-"""How much each sublayer changes the residual stream it writes into.
+"""What each sublayer writes into the residual stream, and what of it a readout sees.
 
 relative change = ||update|| / ||residual before the update||, per example at a
 chosen position (the probe's rhs). A sublayer with relative change near 0 is
 a near no-op there; the paper's layer-2 MLP, which computes the sum, changes
 the rhs residual a lot.
+
+direct logits = the part of a readout's logits that one update contributes
+through the final LayerNorm (direct logit attribution). An update can carry
+more than the readout uses (e.g. each operand's own value beside their sum);
+this view keeps only what reaches the logits.
 """
 import numpy as np
 
@@ -34,3 +39,23 @@ def summarize(ratios_B: np.ndarray) -> dict[str, float]:
       "p10": float(np.percentile(ratios_B, 10)),
       "p90": float(np.percentile(ratios_B, 90)),
   }
+
+
+def direct_logits(update_BD: np.ndarray, resid_final_BD: np.ndarray, ln_scale_D: np.ndarray,
+                  readout_DV: np.ndarray, *, epsilon: float = 1e-6) -> np.ndarray:
+  """What `update` adds to the logits `LayerNorm(resid_final) @ readout`: [B, V].
+
+  The LayerNorm's centering is linear and its per-example scale is taken from
+  the final residual the update is part of, so the direct logits of all the
+  updates that sum to that residual add up to the logits less the LayerNorm
+  bias's share (readout bias excluded).
+  """
+  update_BD = np.asarray(update_BD, dtype=np.float64)
+  resid_final_BD = np.asarray(resid_final_BD, dtype=np.float64)
+  if update_BD.shape != resid_final_BD.shape:
+    raise ValueError(f"shapes differ: update {update_BD.shape}, residual {resid_final_BD.shape}")
+  centered_BD = update_BD - update_BD.mean(-1, keepdims=True)
+  resid_centered_BD = resid_final_BD - resid_final_BD.mean(-1, keepdims=True)
+  sigma_B1 = np.sqrt((resid_centered_BD ** 2).mean(-1, keepdims=True) + epsilon)
+  return (centered_BD / sigma_B1 * np.asarray(ln_scale_D, np.float64)) @ np.asarray(
+      readout_DV, np.float64)
