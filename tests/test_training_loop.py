@@ -227,3 +227,12 @@ def test_the_loop_compiles_once_per_padded_length_and_trains_through_them(tmp_pa
   lengths = [c["padded_length"] for c in summary["compiles"]]
   assert sorted(lengths) == [64, 128]
   assert sorted(_losses(workdir)) == list(range(1, 9))
+
+
+def test_first_step_reaching_skips_records_without_the_metric():
+  records = [{"step": 0, "loss": 3.0}, {"step": 100, "val_solved_n32": 0.5},
+             {"step": 150, "loss": 1.0}, {"step": 200, "val_solved_n32": 0.96},
+             {"step": 300, "val_solved_n32": 1.0}]
+  assert metrics_writer.first_step_reaching(records, "val_solved_n32", 0.95) == 200
+  assert metrics_writer.first_step_reaching(records, "val_solved_n32", 0.5) == 100
+  assert metrics_writer.first_step_reaching(records, "val_solved_n32", 1.01) is None

@@ -57,6 +57,11 @@ def read_metrics_file(path):
     return [json.loads(line) for line in f if line.strip()]
 
 
+def first_step_reaching(records, metric, threshold):
+  """The first logged step whose `metric` is >= threshold (e.g. steps to 95% validation), or None."""
+  return next((r["step"] for r in records if r.get(metric, float("-inf")) >= threshold), None)
+
+
 class Progress:
   """Console progress: step, steps/s, graphs/s and ETA."""
 

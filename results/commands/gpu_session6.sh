@@ -21,11 +21,8 @@
 # SMOKE=1 runs the same plan with tiny configs on a CPU in a few minutes.
 # Later calls re-send the working tree, so the plan runs from a snapshot of it:
 # processes it starts late (evaluations) see the code it started with.
-if [ -z "${S6_SNAPSHOT:-}" ]; then
-  root=$PWD; rm -rf /tmp/s6_tree; mkdir -p /tmp/s6_tree
-  tar cf - --exclude=./runs . | tar xf - -C /tmp/s6_tree
-  cd /tmp/s6_tree && S6_SNAPSHOT=1 R=${R:-$root/runs/s6} exec bash results/commands/gpu_session6.sh
-fi
+source results/commands/snapshot.sh
+run_from_snapshot s6 results/commands/gpu_session6.sh
 source results/commands/gpu_common.sh
 T0=$(date +%s)
 R=${R:-runs/s6}

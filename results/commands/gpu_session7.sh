@@ -20,11 +20,8 @@
 #   phase 3: everything small packed into runs/s7_results.tgz.
 # SMOKE=1 runs the same plan with tiny configs on a CPU in a few minutes.
 # Later calls re-send the working tree, so the plan runs from a snapshot of it.
-if [ -z "${S7_SNAPSHOT:-}" ]; then
-  root=$PWD; rm -rf /tmp/s7_tree; mkdir -p /tmp/s7_tree
-  tar cf - --exclude=./runs . | tar xf - -C /tmp/s7_tree
-  cd /tmp/s7_tree && S7_SNAPSHOT=1 R=${R:-$root/runs/s7} exec bash results/commands/gpu_session7.sh
-fi
+source results/commands/snapshot.sh
+run_from_snapshot s7 results/commands/gpu_session7.sh
 source results/commands/gpu_common.sh
 T0=$(date +%s)
 R=${R:-runs/s7}

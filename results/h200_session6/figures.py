@@ -26,10 +26,6 @@ def records(*path):
   return metrics_writer.read_metrics_file(os.path.join(*path))
 
 
-def first_step(recs, metric, threshold):
-  return next((r["step"] for r in recs if r.get(metric, -1) >= threshold), None)
-
-
 def main():
   full = {
       "session 5 n512 (3 jobs; stopped mid-decay)": records(RESULTS, "h200_session5", "n512", "metrics.jsonl"),
@@ -57,8 +53,8 @@ def main():
   for name in QS_RUNS:
     test = artifacts.halting_results(os.path.join(HERE, "qs", name), "fixed_point")
     cells = " / ".join(f"{test[n]['fully_solved']:.3f}" for n in ("16", "32", "64"))
-    lines.append(f"| {name} | {first_step(qs[name], 'val_solved_n32', .5)} | "
-                 f"{first_step(qs[name], 'val_solved_n32', .95)} | {cells} |")
+    lines.append(f"| {name} | {metrics_writer.first_step_reaching(qs[name], 'val_solved_n32', .5)} | "
+                 f"{metrics_writer.first_step_reaching(qs[name], 'val_solved_n32', .95)} | {cells} |")
   merged = lambda prefix: {k: v for n in (128, 256, 512) for k, v in artifacts.halting_results(
       os.path.join(HERE, "n512", f"{prefix}_{n}")).items()}
   curves = {
