@@ -12,7 +12,6 @@ import json
 from absl import app
 from absl import flags
 from flax import nnx
-import ml_collections
 from ml_collections import config_flags
 
 from recur_latent import api
@@ -78,11 +77,8 @@ def _load(path, relative_scores):
   bundle = api.load(path)
   model, config = bundle.model, bundle.config
   if relative_scores and relative_scores != config.model.get("relative_scores", "dense"):
-    config = ml_collections.ConfigDict(config.to_dict())
-    config.model.relative_scores = relative_scores
-    rebuilt = factory.build_model(config, nnx.Rngs(0))
-    nnx.update(rebuilt, nnx.state(model))  # Both paths hold the same parameters.
-    model = rebuilt
+    # Both paths hold the same parameters.
+    model, config = factory.rebuild_model(model, config, relative_scores=relative_scores)
   print(f"rollout model: {path} (relative_scores={config.model.get('relative_scores', 'dense')})")
   return model, config
 

@@ -149,3 +149,19 @@ def test_tied_layers_share_one_block_whose_gradient_sums_both_uses():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
   with pytest.raises(ValueError, match="tied_layers"):
     transformer.Transformer(**kwargs, tied_layers=(2, 3), rngs=nnx.Rngs(0))
+
+
+def test_rebuild_model_keeps_the_parameters_and_leaves_the_config_alone():
+  cfg = _config("discrete", position="relative", rel_window=2)
+  model = factory.build_model(cfg, nnx.Rngs(0))
+  rebuilt, rebuilt_cfg = factory.rebuild_model(model, cfg, relative_scores="banded")
+  assert rebuilt_cfg.model.relative_scores == "banded"
+  assert cfg.model.get("relative_scores", "dense") == "dense"
+  assert all(layer.attn.relative_scores == "banded" for layer in rebuilt.transformer.layers)
+  vocab = factory.vocab_from_config(cfg)
+  tokens = jnp.asarray(model_testing.problem_batch(vocab, [6, 6], seed=1)["inputs_BLF"])
+  assert tokens.shape[1] > 4  # Past two blocks of W = 2: the banded path runs.
+  before = model_testing.jit_apply(model, lambda m, t: m(t), tokens)
+  after = model_testing.jit_apply(rebuilt, lambda m, t: m(t), tokens)
+  for x, y in zip(before, after):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-4)

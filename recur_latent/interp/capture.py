@@ -51,11 +51,7 @@ def float32_copy(model: nnx.Module, config) -> nnx.Module:
   Trained models may compute in bfloat16; its rounding (~3 significant
   digits) would blur small head outputs and the p^3 DFT spectra.
   """
-  config = config.copy_and_resolve_references()
-  config.model.dtype = "float32"
-  model32 = factory.build_model(config, nnx.Rngs(0))
-  nnx.update(model32, nnx.state(model, nnx.Param))
-  return model32
+  return factory.rebuild_model(model, config, dtype="float32")[0]
 
 
 def make_capture_fn(model: nnx.Module, keys: Sequence[str]) -> CaptureFn:

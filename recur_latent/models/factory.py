@@ -46,3 +46,17 @@ def build_model(cfg, rngs: nnx.Rngs) -> nnx.Module:
   if method == "cot":
     return baselines.CausalLM(cfg.model, cot_vocab_size(cfg), rngs=rngs)
   raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+
+def rebuild_model(model: nnx.Module, cfg, **model_fields):
+  """(model, cfg) with `cfg.model` fields replaced and `model`'s parameters.
+
+  For fields that change how the model computes but not its parameters
+  (`dtype`, `relative_scores`); `cfg` itself is left as it was.
+  """
+  cfg = cfg.copy_and_resolve_references()
+  for name, value in model_fields.items():
+    cfg.model[name] = value
+  rebuilt = build_model(cfg, nnx.Rngs(0))
+  nnx.update(rebuilt, nnx.state(model, nnx.Param))
+  return rebuilt, cfg
