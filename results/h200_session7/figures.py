@@ -25,8 +25,8 @@ QS_RUNS = {"qs_a": ("qs", "b32", "b32_lr3", "b32_mlp2"),
            "qs_b": ("b32_n12", "b32_tied", "b32_dec3", "b16")}
 # Seconds per train step on this project's 2-core CPU, session 7
 # (experiments.benchmark --config=configs/quickstart.py --skip_rollout --steps=10 plus the
-# run's levers; results/h200_session7/README.md gives each command). The CPU varies by up
-# to 25% from hour to hour.
+# run's levers; README.md, section 4, gives the commits). The CPU varies by up to 25%
+# within an hour.
 CPU_STEP_S = {"qs": 0.87, "b32": 0.39, "b32_mlp2": 0.32, "b32_n12": 0.25, "b16": 0.18}
 
 
