@@ -53,6 +53,13 @@ draws separate masks for the two parts. On the H200 (results/h200_session7/)
 it is 21% slower than 'dense' in training and 6% faster in the rollout at
 N = 128, so the default stays 'dense'; banded's use is memory.
 
+With `relative_scores='fused'` the aligned path hands the relative terms to
+`jax.nn.dot_product_attention` as its bias (in the compute dtype), so on a GPU
+with bf16 inputs cuDNN's flash kernel does the softmax and the value product
+without float32 [B, H, L, L] scores and probabilities in memory; only the
+16-bit bias (and, in training, its gradient) is materialized. Elsewhere XLA's
+reference runs the same function. No attention dropout on this path.
+
 Scores and softmax run in float32 whatever the compute dtype; matmul inputs use
 the compute dtype. The same code serves full sequences (keys = the sequence)
 and incremental decoding (keys = a fixed-size cache [B, S, H, K] into which the
@@ -65,7 +72,13 @@ from flax import nnx
 from recur_latent.models import banded
 from recur_latent.models import positions as positions_lib
 
-RELATIVE_SCORES = ("dense", "banded")
+RELATIVE_SCORES = ("dense", "banded", "fused")
+
+
+def fused_implementation(dtype) -> str:
+  """cuDNN where it can run (a GPU, 16-bit inputs), else XLA's reference attention."""
+  on_gpu = jax.default_backend() == "gpu"
+  return "cudnn" if on_gpu and jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16) else "xla"
 
 
 def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
@@ -178,6 +191,9 @@ class CausalSelfAttention(nnx.Module):
           and banded.applies(x_BQD.shape[1], self.rel_window)):
         out_BQHK = self._banded(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK, dropout_key)
         return self._output(out_BQHK, new_cache, None)
+      if aligned and not collect and self.relative_scores == "fused":
+        out_BQHK = self._fused(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK, dropout_key)
+        return self._output(out_BQHK, new_cache, None)
       c2p_BHQR = jnp.einsum("bqhk,rhk->bhqr", q_BQHK, kr_RHK, preferred_element_type=f32)
       p2c_BHRS = jnp.einsum("bshk,rhk->bhrs", keys_BSHK, qr_RHK, preferred_element_type=f32)
     scores_BHQS = jnp.einsum("bqhk,bshk->bhqs", q_BQHK, keys_BSHK, preferred_element_type=f32)
@@ -219,6 +235,26 @@ class CausalSelfAttention(nnx.Module):
       far_BHQS = dropout(far_BHQS, self.dropout_rate, far_key)
       near_BHNCT = dropout(near_BHNCT, self.dropout_rate, near_key)
     return banded.combine(far_BHQS, near_BHNCT, v_BQHK)
+
+  def _fused(self, q_BQHK, k_BQHK, v_BQHK, kr_RHK, qr_RHK, dropout_key):
+    """The aligned relative path through `jax.nn.dot_product_attention`; same output.
+
+    The relative terms become its additive bias ([B, H, Q, S] in the compute
+    dtype, scaled like the scores), so softmax and the value product run in
+    one fused kernel: cuDNN's flash attention on a GPU with bf16/fp16 inputs,
+    XLA's reference elsewhere. The bias's gradient (cuDNN returns it) flows
+    back through `relative_terms`' scatter-free backward.
+    """
+    if dropout_key is not None and self.dropout_rate > 0.0:
+      raise ValueError("relative_scores='fused' has no attention dropout; set model.dropout=0")
+    f32 = jnp.float32
+    scale = (3.0 * self.head_dim) ** -0.5
+    c2p_BHQR = jnp.einsum("bqhk,rhk->bhqr", q_BQHK, kr_RHK, preferred_element_type=f32)
+    p2c_BHRS = jnp.einsum("bshk,rhk->bhrs", k_BQHK, qr_RHK, preferred_element_type=f32)
+    bias_BHQS = positions_lib.relative_terms(c2p_BHQR, p2c_BHRS, self.rel_window) * scale
+    return jax.nn.dot_product_attention(
+        q_BQHK, k_BQHK, v_BQHK, bias=bias_BHQS.astype(q_BQHK.dtype), scale=scale,
+        is_causal=True, implementation=fused_implementation(q_BQHK.dtype))
 
   def _output(self, out_BQHK, new_cache, probs_BHQS):
     """(y_BQD, new_cache, aux); aux holds the intermediates when `probs_BHQS` is given (collect)."""

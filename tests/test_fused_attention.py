@@ -1,0 +1,71 @@
+"""relative_scores='fused': the relative terms as the bias of jax.nn.dot_product_attention.
+
+On this CPU the fused path runs XLA's reference attention; on a GPU with bf16
+it runs cuDNN (timed in results/, not here). Both must compute the dense
+path's function, gradients included.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from configs import common
+from recur_latent.models import attention
+from recur_latent.models import transformer
+from recur_latent.training import config_checks
+from tests import model_testing
+from tests.test_banded_attention import _layer_outputs, _normal, _set_scores
+
+
+@pytest.mark.parametrize("length", [9, 37])
+def test_fused_layer_and_its_gradients_match_dense(length):
+  window, d_model = 8, 16
+  layer = attention.CausalSelfAttention(d_model, 2, position="relative", rel_window=window,
+                                        rngs=nnx.Rngs(0))
+  x = _normal(1, 2, length, d_model)
+  rel = _normal(2, window + 1, d_model, scale=3.0)  # Large, so misplaced relative terms show.
+  with jax.default_matmul_precision("highest"):
+    y_dense, (dp_dense, dx_dense) = _layer_outputs(layer, x, rel, "dense")
+    y_fused, (dp_fused, dx_fused) = _layer_outputs(layer, x, rel, "fused")
+    y_plain, _ = _layer_outputs(attention.CausalSelfAttention(
+        d_model, 2, position="none", rngs=nnx.Rngs(0)), x, None, "dense")
+  assert float(jnp.abs(y_dense - y_plain).max()) > 0.1  # The relative terms matter here.
+  np.testing.assert_allclose(y_fused, y_dense, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dx_fused, dx_dense, rtol=1e-4, atol=1e-5)
+  for (path, g_fused), g_dense in zip(jax.tree_util.tree_leaves_with_path(dp_fused),
+                                      jax.tree.leaves(dp_dense)):
+    scale = float(jnp.abs(g_dense).max())
+    np.testing.assert_allclose(g_fused / scale, g_dense / scale, atol=2e-5, err_msg=str(path))
+
+
+def test_fused_bf16_transformer_stays_close_to_dense():
+  body = transformer.Transformer(d_model=32, num_heads=2, num_layers=2, position="relative",
+                                 rel_window=4, dtype=jnp.bfloat16, rngs=nnx.Rngs(3))
+  x = _normal(4, 2, 30, 32)
+  _set_scores(body, "dense")
+  dense = model_testing.jit_apply(body, lambda m, x: m(x), x)
+  _set_scores(body, "fused")
+  fused, collected = model_testing.jit_apply(
+      body, lambda m, x: (m(x), m.run(x, collect=True)[0]), x)
+  # The bias is rounded to bf16 on the fused path; the dense path adds it in float32.
+  np.testing.assert_allclose(np.asarray(fused, np.float32), np.asarray(dense, np.float32),
+                             atol=0.06 * float(jnp.abs(dense).max()))
+  np.testing.assert_array_equal(collected, dense)  # `collect` keeps the dense path.
+
+
+def test_fused_implementation_is_xla_off_gpu_and_dropout_is_refused():
+  assert jax.default_backend() != "gpu"
+  assert attention.fused_implementation(jnp.bfloat16) == "xla"
+  layer = attention.CausalSelfAttention(8, 2, position="relative", rel_window=4,
+                                        relative_scores="fused", dropout_rate=0.1,
+                                        rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match="dropout"):
+    layer(jnp.zeros((1, 6, 8)), rel_RD=jnp.zeros((5, 8)), dropout_key=jax.random.key(0))
+  cfg = common.base_config()
+  cfg.model.relative_scores = "fused"
+  cfg.model.dropout = 0.1
+  with pytest.raises(ValueError, match="model.dropout"):
+    config_checks.check_config(cfg)
+  cfg.model.dropout = 0.0
+  config_checks.check_config(cfg)
