@@ -40,6 +40,12 @@ def steps_to_target_overrides(arg, *, eval_every, checkpoint_every):
 QUICKSTART_BEFORE_SESSION7 = {"train.batch_size": 64, "model.tied_layers": (),
                               "train.val_halting": ""}
 
+# ... and those session 8 changed (batches padded for their longest sequence,
+# the decay started by training accuracy, 300 steps long), as rounds 1-4 ran them.
+QUICKSTART_BEFORE_SESSION8 = {"data.pad_batches": "bucket", "data.bucket": 32,
+                              "train.decay_trigger_metric": "validation",
+                              "train.decay_trigger": 0.3, "train.decay_steps": 500}
+
 
 def base_config():
   c = ml_collections.ConfigDict()
@@ -58,7 +64,7 @@ def base_config():
   d.size_chunks = 1  # A batch holds this many equal chunks, each with its own N.
   d.fixed_dataset_size = 0  # >0: cycle over this many fixed graphs (paper: 50,000); 0: fresh graphs every step.
   d.bucket = 32  # Sequence lengths are padded up to a multiple of this.
-  d.pad_batches = "max"  # max: every batch padded for the largest training graph (one compile) | bucket: for its own largest (one compile per length).
+  d.pad_batches = "max"  # max: every batch padded for the largest training graph (one compile) | bucket: for the bound of its largest size (one compile per length) | longest: for its own longest sequence, rounded up to data.bucket (one process only).
   d.prefetch = 4  # Batches generated ahead on a background thread.
 
   c.model = m = ml_collections.ConfigDict()
@@ -86,7 +92,8 @@ def base_config():
   t.warmup_steps = 500  # Linear warmup steps.
   t.schedule = "cosine"  # cosine | constant | triggered (after warmup; training/optimizer.py).
   t.end_lr_fraction = 0.05  # Cosine decays to this fraction of the peak.
-  t.decay_trigger = 0.5  # triggered: the decay starts once mean OOD validation reaches this.
+  t.decay_trigger = 0.5  # triggered: the decay starts once the metric below reaches this.
+  t.decay_trigger_metric = "validation"  # triggered: validation (mean OOD validation) | a training metric of each log step: due_value_accuracy, value_accuracy, state_accuracy.
   t.decay_steps = 2000  # triggered: length of the cosine decay that then follows.
   t.weight_decay = 0.01  # AdamW decoupled weight decay.
   t.b1 = 0.9  # Adam beta1.

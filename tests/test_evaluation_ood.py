@@ -13,6 +13,7 @@ from recur_latent.data import eval_sets
 from recur_latent.data import problems as problems_lib
 from recur_latent.data import tokenize as tokenize_lib
 from recur_latent.data import vocab as vocab_lib
+from recur_latent.evaluation import metrics
 from recur_latent.evaluation import ood
 from recur_latent.evaluation import runners
 from recur_latent.models import factory
@@ -87,6 +88,33 @@ def test_graphs_per_batch_shrinks_with_length():
   assert settings.graphs_per_batch(2048, num_heads=16) == 32
   assert settings.graphs_per_batch(2048, num_heads=4) == 128
   assert settings.graphs_per_batch(10 ** 6, num_heads=16) == 1
+  assert settings.graphs_per_batch(64, num_heads=16, num_graphs=32) == 32  # Never more than the set.
+  assert settings.graphs_per_batch(2048, num_heads=16, num_graphs=1000) == 32
+
+
+class _RecordingRunner:
+  """Returns each rollout's inputs as its answer and records how many rows it was given."""
+  num_heads = 1
+
+  def __init__(self):
+    self.rows = []
+
+  def rollout(self, inputs_BLF, targets_BLF, oracle_iters_B, *, halting, max_iters):
+    self.rows.append(inputs_BLF.shape[0])
+    num = inputs_BLF.shape[0]
+    return {"tokens_BLF": targets_BLF, "iters_B": np.ones(num, np.int32),
+            "solved_BT": np.ones((num, max_iters), bool)}
+
+
+def test_a_set_smaller_than_the_batch_is_not_padded_up_to_it():
+  batch = tokenize_lib.tokenize_graphs(eval_sets.eval_set(12, num_graphs=20, num_names=48))
+  runner = _RecordingRunner()
+  records = ood._evaluate_factored(runner, batch, ood.EvalSettings(batch_size=128), "oracle")
+  assert runner.rows == [20]
+  assert metrics.summarize(records)["fully_solved"] == 1.0  # The targets, returned, solve every graph.
+  runner = _RecordingRunner()
+  ood._evaluate_factored(runner, batch, ood.EvalSettings(batch_size=8), "oracle")
+  assert runner.rows == [8, 8, 8]  # Larger sets keep full batches (one compile).
 
 
 def test_corrupted_states_only_change_computed_values_and_make_them_wrong():

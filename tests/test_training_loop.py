@@ -199,6 +199,40 @@ def test_validation_reaching_the_trigger_starts_the_decay_in_the_run(tmp_path):
   ckpt.close()
 
 
+def test_a_training_metric_can_start_the_decay_without_validation(tmp_path):
+  config = _tiny(num_steps=6, schedule="triggered", eval_every=0, decay_trigger=1e-6,
+                 decay_trigger_metric="value_accuracy", decay_steps=4, warmup_steps=0,
+                 end_lr_fraction=0.0, learning_rate=1e-3)
+  workdir = str(tmp_path / "by_metric")
+  loop.train(config, workdir, log_to_console=False)
+  records = [r for r in metrics_writer.read_metrics(workdir) if "learning_rate" in r]
+  first = next(r["step"] for r in records if r["value_accuracy"] >= 1e-6)  # Reaches the trigger ...
+  assert first <= 3
+  # ... and is read while step first + 1 runs, so the decay starts at update `first`
+  # (its rate, the peak, is logged at step first + 1) and lasts 4 updates.
+  cosine = {0: 1.0, 1: 0.8536, 2: 0.5, 3: 0.1464}
+  want = [1.0 if r["step"] <= first + 1 else cosine.get(r["step"] - first - 1, 0.0) for r in records]
+  assert [round(r["learning_rate"] / 1e-3, 4) for r in records] == want
+  assert want.count(1.0) < len(want)  # The decay shows within the run.
+  # The same run with the trigger out of reach stays at the peak.
+  config.train.decay_trigger = 1.0
+  loop.train(config, str(tmp_path / "never"), log_to_console=False)
+  assert all(r["learning_rate"] == pytest.approx(1e-3)
+             for r in metrics_writer.read_metrics(str(tmp_path / "never")) if "learning_rate" in r)
+
+
+def test_decay_trigger_metric_is_checked():
+  from recur_latent.training import config_checks
+  config = _tiny(schedule="triggered", eval_every=0)
+  with pytest.raises(config_checks.ConfigError, match="train.eval_every"):
+    config_checks.check_config(config)  # Validation is the default trigger, and there is none.
+  config.train.decay_trigger_metric = "loss"
+  with pytest.raises(config_checks.ConfigError, match="train.decay_trigger_metric"):
+    config_checks.check_config(config)
+  config.train.decay_trigger_metric = "due_value_accuracy"
+  config_checks.check_config(config)
+
+
 def test_the_run_validates_again_at_its_end_unless_it_just_did(tmp_path):
   steps_validated = []
 

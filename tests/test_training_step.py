@@ -207,6 +207,26 @@ def test_bucketed_padding_pads_each_batch_for_its_own_largest_graph():
   assert halves[0]["inputs_BLF"].shape == halves[1]["inputs_BLF"].shape
 
 
+def test_longest_padding_pads_each_batch_for_its_own_longest_sequence():
+  overrides = {"data.train_min_nodes": 7, "data.train_max_nodes": 16, "data.size_chunks": 2,
+               "data.bucket": 8}
+  config = _tiny(discrete_ec_config, **overrides, **{"data.pad_batches": "longest"})
+  bucketed = data_stream.BatchSource(_tiny(discrete_ec_config, **overrides,
+                                           **{"data.pad_batches": "bucket"}))
+  source = data_stream.BatchSource(config)
+  shorter = 0
+  for step in range(12):
+    batch, same = source.batch(step), bucketed.batch(step)
+    width, longest = batch["inputs_BLF"].shape[1], int(batch["length_B"].max())
+    assert longest <= width < longest + 8 and width % 8 == 0  # The longest, rounded up to the bucket.
+    np.testing.assert_array_equal(batch["length_B"], same["length_B"])  # The same graphs ...
+    np.testing.assert_array_equal(batch["inputs_BLF"], same["inputs_BLF"][:, :width])  # ... less padding.
+    shorter += width < same["inputs_BLF"].shape[1]
+  assert shorter > 0  # The size's bound pads some batches past their longest sequence.
+  with pytest.raises(ValueError, match="single process"):
+    data_stream.BatchSource(config, process_index=0, process_count=2)
+
+
 def test_rematerialized_iterations_give_the_same_loss_and_gradients():
   config = _tiny(continuous_config, **{"model.dropout": 0.0})
   mesh = train_step_lib.make_mesh(1)

@@ -23,7 +23,7 @@ from configs import common
 
 
 def get_sweep(arg=""):
-  shared = {**common.QUICKSTART_BEFORE_SESSION7,
+  shared = {**common.QUICKSTART_BEFORE_SESSION7, **common.QUICKSTART_BEFORE_SESSION8,
             **common.steps_to_target_overrides(arg, eval_every=100, checkpoint_every=500),
             "model.num_layers": 4, "model.prefix_heads_layer": 2,
             "train.prefix_value_loss_weight": 1.0,

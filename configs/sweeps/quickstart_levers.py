@@ -14,7 +14,7 @@ from configs import common
 
 
 def get_sweep(arg=""):
-  shared = {**common.QUICKSTART_BEFORE_SESSION7,
+  shared = {**common.QUICKSTART_BEFORE_SESSION7, **common.QUICKSTART_BEFORE_SESSION8,
             **common.steps_to_target_overrides(arg, eval_every=250, checkpoint_every=250),
             # The quickstart of the sweep's time; the current one descends from its `pair3` run.
             "model.num_layers": 2, "model.pair_heads_layer": -1, "train.pair_value_loss_weight": 0.0,

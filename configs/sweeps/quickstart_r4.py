@@ -29,7 +29,7 @@ from configs import common
 
 
 def get_sweep(arg=""):
-  shared = {**common.QUICKSTART_BEFORE_SESSION7,
+  shared = {**common.QUICKSTART_BEFORE_SESSION7, **common.QUICKSTART_BEFORE_SESSION8,
             **common.steps_to_target_overrides(arg, eval_every=100, checkpoint_every=500),
             # The quickstart as this round found it, pinned so the sweep still
             # reproduces after configs/quickstart.py takes a lever.

@@ -20,7 +20,7 @@ from configs import common
 
 
 def get_sweep(arg=""):
-  shared = {**common.QUICKSTART_BEFORE_SESSION7,
+  shared = {**common.QUICKSTART_BEFORE_SESSION7, **common.QUICKSTART_BEFORE_SESSION8,
             **common.steps_to_target_overrides(arg, eval_every=100, checkpoint_every=500),
             # The quickstart as the sweep ran it (3 layers, 4 heads, no prefix head).
             "model.num_layers": 3, "model.num_heads": 4, "model.prefix_heads_layer": -1,

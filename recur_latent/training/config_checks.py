@@ -9,6 +9,9 @@ from recur_latent.models.factory import METHODS
 from recur_latent.models.attention import RELATIVE_SCORES
 from recur_latent.models.positions import POSITIONS
 from recur_latent.models.recurrence import HALTING
+
+# What can start the 'triggered' decay: OOD validation, or a training metric of the log steps.
+DECAY_TRIGGER_METRICS = ("validation", "due_value_accuracy", "value_accuracy", "state_accuracy")
 from recur_latent.training.optimizer import SCHEDULES
 
 AUX_METHODS = ("feedforward", "e2e_recurrent", "continuous", "discrete", "discrete_ec")  # Methods with training aids.
@@ -48,8 +51,8 @@ def check_config(config, *, num_devices=1):
            "data.train_max_depth", f"must be >= 1 or None, got {d.train_max_depth}")
   _require(d.size_chunks >= 1, "data.size_chunks", f"must be >= 1, got {d.size_chunks}")
   _require(d.bucket >= 1, "data.bucket", f"must be >= 1, got {d.bucket}")
-  _require(d.pad_batches in ("max", "bucket"), "data.pad_batches",
-           f"must be max or bucket, got {d.pad_batches!r}")
+  _require(d.pad_batches in ("max", "bucket", "longest"), "data.pad_batches",
+           f"must be max, bucket or longest, got {d.pad_batches!r}")
   _require(d.fixed_dataset_size >= 0, "data.fixed_dataset_size", "must be >= 0")
 
   _require(m.d_model >= 1 and m.num_heads >= 1, "model.d_model",
@@ -78,7 +81,12 @@ def check_config(config, *, num_devices=1):
   _require(t.schedule in SCHEDULES, "train.schedule",
            f"must be one of {SCHEDULES}, got {t.schedule!r}")
   if t.schedule == "triggered":
-    _require(t.eval_every > 0, "train.eval_every",
+    metric = t.get("decay_trigger_metric", "validation")
+    _require(metric in DECAY_TRIGGER_METRICS, "train.decay_trigger_metric",
+             f"must be one of {DECAY_TRIGGER_METRICS}, got {metric!r}")
+    _require(metric == "validation" or config.method != "cot", "train.decay_trigger_metric",
+             f"chain-of-thought training logs no {metric}; use 'validation'")
+    _require(metric != "validation" or t.eval_every > 0, "train.eval_every",
              "the triggered schedule needs validation (eval_every > 0) to start its decay")
     _require(0.0 < t.decay_trigger <= 1.0, "train.decay_trigger",
              f"must be in (0, 1], got {t.decay_trigger}")

@@ -50,10 +50,10 @@ def _sample(data_cfg, seed, num_graphs, num_nodes):
       max_fan_in=data_cfg.max_fan_in)
 
 
-def _tokenize(graphs, method, pad_to):
+def _tokenize(graphs, method, pad_to, bucket=32):
   if method == "cot":
-    return cot_lib.cot_batch(graphs, pad_to=pad_to)
-  return tokenize_lib.tokenize_graphs(graphs, pad_to=pad_to)
+    return cot_lib.cot_batch(graphs, pad_to=pad_to, bucket=bucket)
+  return tokenize_lib.tokenize_graphs(graphs, pad_to=pad_to, bucket=bucket)
 
 
 def _concat(parts, method, pad_to):
@@ -78,7 +78,12 @@ class BatchSource:
     # 'bucket': each batch is padded for the largest graph size drawn for it,
     # which every host knows (sizes come from seeds without the host index),
     # so the hosts' slices of a global batch always agree in shape.
-    self.per_batch_padding = getattr(data_cfg, "pad_batches", "max") == "bucket"
+    self.padding = getattr(data_cfg, "pad_batches", "max")
+    # 'longest': each batch is padded for its own longest sequence, which only
+    # this host sees; hosts would disagree on the shape of one global batch.
+    if self.padding == "longest" and process_count > 1:
+      raise ValueError("data.pad_batches='longest' needs a single process: hosts would pad "
+                       "their slices of a batch differently; use 'bucket'")
     self._fixed = None
     if data_cfg.fixed_dataset_size:
       self._fixed = self._build_fixed_dataset(data_cfg.fixed_dataset_size)
@@ -109,14 +114,18 @@ class BatchSource:
     chunks = self.config.data.size_chunks
     per_chunk = self.local_batch // chunks
     sizes = [self._size_for(step, chunk) for chunk in range(chunks)]
-    pad_to = (train_length(self.config.data, self.method, max(sizes)) if self.per_batch_padding
-              else self.pad_to)
+    if self.padding == "bucket":
+      pad_to = train_length(self.config.data, self.method, max(sizes))
+    elif self.padding == "longest":
+      pad_to = None  # Each chunk to its bucket-rounded longest, then all to the longest chunk.
+    else:
+      pad_to = self.pad_to
     parts = []
     for chunk, num_nodes in enumerate(sizes):
       graphs = _sample(self.config.data,
                        (self.config.seed, step, self.process_index, chunk),
                        per_chunk, num_nodes)
-      parts.append(_tokenize(graphs, self.method, pad_to))
+      parts.append(_tokenize(graphs, self.method, pad_to, self.config.data.bucket))
     return parts[0] if chunks == 1 else _concat(parts, self.method, pad_to)
 
   def _fixed_batch(self, step):

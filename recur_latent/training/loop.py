@@ -48,13 +48,19 @@ class _TerminationFlag:
       signal.signal(signal.SIGTERM, self._previous)
 
 
-def _maybe_trigger_decay(state, step, score, train_cfg, mesh):
-  """Starts the 'triggered' schedule's decay at `step` once validation reaches the trigger."""
+def _maybe_trigger_decay(state, step, score, train_cfg, source):
+  """Starts the 'triggered' schedule's decay at `step` once `score` reaches the trigger.
+
+  `source` names the score: 'validation' (mean OOD validation) or the training
+  metric logged at that step; only the one `train.decay_trigger_metric` names counts.
+  """
   if (train_cfg.schedule != "triggered" or int(state.decay_start) >= 0
+      or train_cfg.get("decay_trigger_metric", "validation") != source
       or score < train_cfg.decay_trigger):
     return state
-  logging.info("validation %.3f >= decay_trigger %.3f: learning-rate decay starts at step %d "
-               "and lasts %d steps", score, train_cfg.decay_trigger, step, train_cfg.decay_steps)
+  logging.info("%s %.3f >= decay_trigger %.3f: learning-rate decay starts at step %d "
+               "and lasts %d steps", source, score, train_cfg.decay_trigger, step,
+               train_cfg.decay_steps)
   decay_start = jax.device_put(np.int32(step), state.decay_start.sharding)
   return state.replace(decay_start=decay_start)
 
@@ -112,7 +118,7 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
 
   def finish_pending():
     """Reads the last dispatched step's metrics, logs them, stops on non-finite."""
-    nonlocal pending
+    nonlocal pending, state
     if pending is None:
       return
     done_step, device_metrics = pending
@@ -130,6 +136,9 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
         writer.write(done_step, host)
       if log_to_console:
         logging.info(progress.line(done_step, host))
+      metric = config.train.get("decay_trigger_metric", "validation")
+      if metric in host:
+        state = _maybe_trigger_decay(state, done_step, host[metric], config.train, metric)
 
   try:
     with _TerminationFlag() as termination:
@@ -180,7 +189,7 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
           logging.info("step %d validation: %s", step, record)
           if checkpointer.maybe_save_best(step, state, score):
             summary["best_val"] = {"step": step, **record}
-          state = _maybe_trigger_decay(state, step, score, config.train, mesh)
+          state = _maybe_trigger_decay(state, step, score, config.train, "validation")
           reached_target = (config.train.stop_at_target
                             and summary["time_to_target_s"] is not None)
         if ((config.train.checkpoint_every and step % config.train.checkpoint_every == 0)

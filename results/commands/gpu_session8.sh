@@ -15,8 +15,8 @@
 #                  at N = 8..64;
 #     both use fused scores if phase 1 found them faster and as accurate;
 #   on the host CPU from the start (JAX_PLATFORMS=cpu, 2 cores each, cores
-#   4-15): the quickstart as shipped, with no budget, for three seeds, and
-#   three levers, each to its stop at 95% at 2x (configs/quickstart.py);
+#   4-15): the quickstart as shipped, with no budget, for seeds 0-3, and its
+#   500-step decay for seeds 0-1, each to its stop at 95% at 2x;
 #   phase 3: everything small packed into runs/s8_results.tgz.
 # SMOKE=1 runs the same plan with tiny configs on a CPU in a few minutes.
 source results/commands/snapshot.sh
@@ -56,9 +56,9 @@ qs_job() {  # qs_job INDEX NAME [overrides...]
 qs_job 0 s0 &
 qs_job 1 s1 --config.seed=1 &
 qs_job 2 s2 --config.seed=2 &
-qs_job 3 trig05 --config.train.decay_trigger=0.05 &
-qs_job 4 trig05_s1 --config.train.decay_trigger=0.05 --config.seed=1 &
-qs_job 5 chunks1 --config.data.size_chunks=1 &
+qs_job 3 dec500 --config.train.decay_steps=500 &
+qs_job 4 dec500_s1 --config.train.decay_steps=500 --config.seed=1 &
+qs_job 5 s3 --config.seed=3 &
 
 # --- Phase 1: three benchmarks alone on the GPU.
 bench() {  # bench NAME [flags...]
