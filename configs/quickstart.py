@@ -2,8 +2,8 @@
 
 Trains the discrete + error-correction reasoner on graphs of N = 8..16 nodes
 until 95% at 2x (at most 520 s) and then evaluates at the training size, 2x
-and 4x. The model and its training aids come from three lever sweeps on the GPU (steps are the
-same on any device): the pair head (configs/sweeps/quickstart_levers.py,
+and 4x. The model and its training aids come from lever sweeps on the GPU
+(steps are the same on any device): the pair head (configs/sweeps/quickstart_levers.py,
 `pair3`), the triggered decay (configs/sweeps/quickstart_steps.py, `trig`:
 95% at 2x after 2,400 steps with 3 layers), then a fourth layer with the
 prefix head and 2 heads (configs/sweeps/quickstart_l4.py, `l4p3_h2`: 1,300

@@ -81,6 +81,13 @@ def fused_implementation(dtype) -> str:
   return "cudnn" if on_gpu and jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16) else "xla"
 
 
+def _relative_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK):
+  """The small float32 tables c2p [B, H, Q, R] = q . kr and p2c [B, H, R, S] = qr . k."""
+  f32 = jnp.float32
+  return (jnp.einsum("bqhk,rhk->bhqr", q_BQHK, kr_RHK, preferred_element_type=f32),
+          jnp.einsum("bshk,rhk->bhrs", k_BSHK, qr_RHK, preferred_element_type=f32))
+
+
 def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
   """Inverted dropout; identity when `key` is None or the rate is 0."""
   if key is None or rate == 0.0:
@@ -194,8 +201,7 @@ class CausalSelfAttention(nnx.Module):
       if aligned and not collect and self.relative_scores == "fused":
         out_BQHK = self._fused(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK, dropout_key)
         return self._output(out_BQHK, new_cache, None)
-      c2p_BHQR = jnp.einsum("bqhk,rhk->bhqr", q_BQHK, kr_RHK, preferred_element_type=f32)
-      p2c_BHRS = jnp.einsum("bshk,rhk->bhrs", keys_BSHK, qr_RHK, preferred_element_type=f32)
+      c2p_BHQR, p2c_BHRS = _relative_tables(q_BQHK, keys_BSHK, kr_RHK, qr_RHK)
     scores_BHQS = jnp.einsum("bqhk,bshk->bhqs", q_BQHK, keys_BSHK, preferred_element_type=f32)
     if self.position == "relative":
       if aligned:
@@ -247,10 +253,8 @@ class CausalSelfAttention(nnx.Module):
     """
     if dropout_key is not None and self.dropout_rate > 0.0:
       raise ValueError("relative_scores='fused' has no attention dropout; set model.dropout=0")
-    f32 = jnp.float32
     scale = (3.0 * self.head_dim) ** -0.5
-    c2p_BHQR = jnp.einsum("bqhk,rhk->bhqr", q_BQHK, kr_RHK, preferred_element_type=f32)
-    p2c_BHRS = jnp.einsum("bshk,rhk->bhrs", k_BQHK, qr_RHK, preferred_element_type=f32)
+    c2p_BHQR, p2c_BHRS = _relative_tables(q_BQHK, k_BQHK, kr_RHK, qr_RHK)
     bias_BHQS = positions_lib.relative_terms(c2p_BHQR, p2c_BHRS, self.rel_window) * scale
     return jax.nn.dot_product_attention(
         q_BQHK, k_BQHK, v_BQHK, bias=bias_BHQS.astype(q_BQHK.dtype), scale=scale,

@@ -9,11 +9,10 @@ from recur_latent.models.factory import METHODS
 from recur_latent.models.attention import RELATIVE_SCORES
 from recur_latent.models.positions import POSITIONS
 from recur_latent.models.recurrence import HALTING
+from recur_latent.training.optimizer import SCHEDULES
 
 # What can start the 'triggered' decay: OOD validation, or a training metric of the log steps.
 DECAY_TRIGGER_METRICS = ("validation", "due_value_accuracy", "value_accuracy", "state_accuracy")
-from recur_latent.training.optimizer import SCHEDULES
-
 AUX_METHODS = ("feedforward", "e2e_recurrent", "continuous", "discrete", "discrete_ec")  # Methods with training aids.
 
 

@@ -54,9 +54,10 @@ def _maybe_trigger_decay(state, step, score, train_cfg, source):
   `source` names the score: 'validation' (mean OOD validation) or the training
   metric logged at that step; only the one `train.decay_trigger_metric` names counts.
   """
-  if (train_cfg.schedule != "triggered" or int(state.decay_start) >= 0
+  # The device read of decay_start comes last: it waits for the step in flight.
+  if (train_cfg.schedule != "triggered"
       or train_cfg.get("decay_trigger_metric", "validation") != source
-      or score < train_cfg.decay_trigger):
+      or score < train_cfg.decay_trigger or int(state.decay_start) >= 0):
     return state
   logging.info("%s %.3f >= decay_trigger %.3f: learning-rate decay starts at step %d "
                "and lasts %d steps", source, score, train_cfg.decay_trigger, step,
@@ -115,6 +116,7 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
   compiled_by_shape = {}  # Batch shapes -> compiled train step.
   step = start_step
   last_val_step = None  # Step of the latest validation in this process.
+  trigger_metric = config.train.get("decay_trigger_metric", "validation")
 
   def finish_pending():
     """Reads the last dispatched step's metrics, logs them, stops on non-finite."""
@@ -136,9 +138,9 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
         writer.write(done_step, host)
       if log_to_console:
         logging.info(progress.line(done_step, host))
-      metric = config.train.get("decay_trigger_metric", "validation")
-      if metric in host:
-        state = _maybe_trigger_decay(state, done_step, host[metric], config.train, metric)
+      if trigger_metric in host:
+        state = _maybe_trigger_decay(state, done_step, host[trigger_metric], config.train,
+                                     trigger_metric)
 
   try:
     with _TerminationFlag() as termination:
