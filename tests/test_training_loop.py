@@ -93,11 +93,22 @@ def test_invalid_config_fails_naming_the_field(field, value, needle):
     config_checks.check_config(config, num_devices=8)
 
 
+@pytest.mark.parametrize("name", sorted(
+    f[:-3] for f in os.listdir(os.path.join(REPO, "configs"))
+    if f.endswith(".py") and f not in ("__init__.py", "common.py")))
+def test_every_config_file_passes_the_checks(name):
+  # A field the loop reads but a config file sets badly fails here, before any run.
+  import importlib
+  config = importlib.import_module(f"configs.{name}").get_config("")
+  config_checks.check_config(config, num_devices=1)
+
+
 def test_fast_recipe_turns_on_use_site_supervision_and_passes_the_checks():
   from configs import discrete_ec
   config = discrete_ec.get_config("recipe=fast")
   assert config.model.operand_heads_layer == 0 and config.train.use_value_loss_weight == 1.0
   assert config.train.learning_rate == 2e-3 and config.data.train_min_nodes == 8
+  assert config.model.relative_scores == "fused" and config.model.dropout == 0.0
   config_checks.check_config(config, num_devices=1)
   with pytest.raises(ValueError, match="recipe"):
     discrete_ec.get_config("recipe=faster")
@@ -219,6 +230,41 @@ def test_a_training_metric_can_start_the_decay_without_validation(tmp_path):
   loop.train(config, str(tmp_path / "never"), log_to_console=False)
   assert all(r["learning_rate"] == pytest.approx(1e-3)
              for r in metrics_writer.read_metrics(str(tmp_path / "never")) if "learning_rate" in r)
+
+
+def test_validation_can_wait_for_a_decay_started_by_a_training_metric(tmp_path):
+  steps_validated = []
+
+  def fake_validation(model, cfg):
+    steps_validated.append(len(steps_validated))
+    return {12: 0.0}
+
+  # The trigger (value accuracy >= 0.999) is out of reach of 8 tiny steps: no decay, so the
+  # only validation is the one at the end.
+  config = _tiny(num_steps=8, schedule="triggered", eval_every=2, decay_trigger=0.999,
+                 decay_trigger_metric="value_accuracy", val_after_decay=True, warmup_steps=0)
+  loop.train(config, str(tmp_path / "never"), validate_fn=fake_validation, log_to_console=False)
+  never = [r["step"] for r in metrics_writer.read_metrics(str(tmp_path / "never"))
+           if "val_solved_mean" in r]
+  assert never == [8]
+  # Reached at once: the decay starts at the first log step, and every 2 steps validate.
+  config.train.decay_trigger = 1e-6
+  workdir = str(tmp_path / "at_once")
+  loop.train(config, workdir, validate_fn=fake_validation, log_to_console=False)
+  records = metrics_writer.read_metrics(workdir)
+  first = next(r["step"] for r in records if r.get("value_accuracy", 0.0) >= 1e-6)
+  validated = [r["step"] for r in records if "val_solved_mean" in r]
+  assert validated == [s for s in range(2, 9, 2) if s > first]
+  # Without the flag the same run validates from step 2.
+  config.train.val_after_decay = False
+  loop.train(config, str(tmp_path / "always"), validate_fn=fake_validation, log_to_console=False)
+  assert [r["step"] for r in metrics_writer.read_metrics(str(tmp_path / "always"))
+          if "val_solved_mean" in r] == [2, 4, 6, 8]
+  # Validation cannot wait for a decay that only validation would start.
+  config.train.decay_trigger_metric = "validation"
+  config.train.val_after_decay = True
+  with pytest.raises(config_checks.ConfigError, match="train.val_after_decay"):
+    config_checks.check_config(config)
 
 
 def test_decay_trigger_metric_is_checked():

@@ -90,6 +90,10 @@ def check_config(config, *, num_devices=1):
     _require(0.0 < t.decay_trigger <= 1.0, "train.decay_trigger",
              f"must be in (0, 1], got {t.decay_trigger}")
     _require(t.decay_steps >= 1, "train.decay_steps", f"must be >= 1, got {t.decay_steps}")
+  if t.get("val_after_decay", False):
+    _require(t.schedule == "triggered" and t.get("decay_trigger_metric", "validation") != "validation",
+             "train.val_after_decay", "needs schedule='triggered' with a training-metric "
+             "decay_trigger_metric: validation cannot both start the decay and wait for it")
   _require(m.value_init in ("normal", "fourier"), "model.value_init",
            f"must be normal or fourier, got {m.value_init!r}")
   if m.value_init == "fourier":

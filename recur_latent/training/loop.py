@@ -117,10 +117,14 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
   step = start_step
   last_val_step = None  # Step of the latest validation in this process.
   trigger_metric = config.train.get("decay_trigger_metric", "validation")
+  # With a training-metric trigger, validation can wait for the decay: before it the
+  # quickstart scored 0 at 2x in every run, at ~4 s a validation (results/h200_session9/).
+  val_after_decay = config.train.get("val_after_decay", False)
+  decay_started = config.train.schedule == "triggered" and int(state.decay_start) >= 0
 
   def finish_pending():
     """Reads the last dispatched step's metrics, logs them, stops on non-finite."""
-    nonlocal pending, state
+    nonlocal pending, state, decay_started
     if pending is None:
       return
     done_step, device_metrics = pending
@@ -138,9 +142,10 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
         writer.write(done_step, host)
       if log_to_console:
         logging.info(progress.line(done_step, host))
-      if trigger_metric in host:
-        state = _maybe_trigger_decay(state, done_step, host[trigger_metric], config.train,
-                                     trigger_metric)
+      if trigger_metric in host and not decay_started:
+        triggered = _maybe_trigger_decay(state, done_step, host[trigger_metric], config.train,
+                                         trigger_metric)
+        decay_started, state = triggered is not state, triggered
 
   try:
     with _TerminationFlag() as termination:
@@ -175,7 +180,9 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
         # back (a run stopped by its budget just after one: on 2 CPU cores one
         # validation costs ~1 minute, a sixth of the quickstart's budget).
         recent = last_val_step is not None and step - last_val_step < max(1, config.train.eval_every // 4)
-        if validate_fn and (step % config.train.eval_every == 0 or (at_end and not recent)):
+        periodic = (bool(config.train.eval_every) and step % config.train.eval_every == 0
+                    and (decay_started or not val_after_decay))
+        if validate_fn and (periodic or (at_end and not recent)):
           finish_pending()
           last_val_step = step
           scores = validate_fn(nnx.merge(graphdef, state.params), config)
@@ -191,7 +198,9 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
           logging.info("step %d validation: %s", step, record)
           if checkpointer.maybe_save_best(step, state, score):
             summary["best_val"] = {"step": step, **record}
-          state = _maybe_trigger_decay(state, step, score, config.train, "validation")
+          if not decay_started:
+            triggered = _maybe_trigger_decay(state, step, score, config.train, "validation")
+            decay_started, state = triggered is not state, triggered
           reached_target = (config.train.stop_at_target
                             and summary["time_to_target_s"] is not None)
         if ((config.train.checkpoint_every and step % config.train.checkpoint_every == 0)
