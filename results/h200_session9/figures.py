@@ -45,7 +45,7 @@ def _log_facts(name):
 
 def main():
   baselines = {"4. continuous (batch 128)": records(HERE, "continuous", "metrics.jsonl"),
-               "1. feedforward (batch 32)": records(HERE, "feedforward", "metrics.jsonl")}
+               "1. feedforward (batch 256)": records(HERE, "feedforward", "metrics.jsonl")}
   png1 = plots.training_curves(baselines, ["val_solved_mean", "value_accuracy"],
                                os.path.join(HERE, "baselines_vs_step.png"),
                                title="Methods 4 (validation N = 32) and 1 (N = 16), side by side")
