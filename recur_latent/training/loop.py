@@ -48,17 +48,19 @@ class _TerminationFlag:
       signal.signal(signal.SIGTERM, self._previous)
 
 
-def _maybe_trigger_decay(state, step, score, train_cfg, source):
-  """Starts the 'triggered' schedule's decay at `step` once `score` reaches the trigger.
+def _trigger_reached(score, train_cfg, source):
+  """Whether `score` starts the 'triggered' schedule's decay.
 
   `source` names the score: 'validation' (mean OOD validation) or the training
   metric logged at that step; only the one `train.decay_trigger_metric` names counts.
   """
-  # The device read of decay_start comes last: it waits for the step in flight.
-  if (train_cfg.schedule != "triggered"
-      or train_cfg.get("decay_trigger_metric", "validation") != source
-      or score < train_cfg.decay_trigger or int(state.decay_start) >= 0):
-    return state
+  return (train_cfg.schedule == "triggered"
+          and train_cfg.get("decay_trigger_metric", "validation") == source
+          and score >= train_cfg.decay_trigger)
+
+
+def _start_decay(state, step, score, train_cfg, source):
+  """`state` with the decay starting at `step`."""
   logging.info("%s %.3f >= decay_trigger %.3f: learning-rate decay starts at step %d "
                "and lasts %d steps", source, score, train_cfg.decay_trigger, step,
                train_cfg.decay_steps)
@@ -120,11 +122,19 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
   # With a training-metric trigger, validation can wait for the decay: before it the
   # quickstart scored 0 at 2x in every run, at ~4 s a validation (results/h200_session9/).
   val_after_decay = config.train.get("val_after_decay", False)
+  # A host copy of `state.decay_start >= 0`, read from the device once here: reading it
+  # at every log step would wait for the step in flight.
   decay_started = config.train.schedule == "triggered" and int(state.decay_start) >= 0
+
+  def start_decay_if_due(step, score, source):
+    nonlocal state, decay_started
+    if not decay_started and _trigger_reached(score, config.train, source):
+      state = _start_decay(state, step, score, config.train, source)
+      decay_started = True
 
   def finish_pending():
     """Reads the last dispatched step's metrics, logs them, stops on non-finite."""
-    nonlocal pending, state, decay_started
+    nonlocal pending
     if pending is None:
       return
     done_step, device_metrics = pending
@@ -142,10 +152,8 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
         writer.write(done_step, host)
       if log_to_console:
         logging.info(progress.line(done_step, host))
-      if trigger_metric in host and not decay_started:
-        triggered = _maybe_trigger_decay(state, done_step, host[trigger_metric], config.train,
-                                         trigger_metric)
-        decay_started, state = triggered is not state, triggered
+      if trigger_metric in host:
+        start_decay_if_due(done_step, host[trigger_metric], trigger_metric)
 
   try:
     with _TerminationFlag() as termination:
@@ -198,9 +206,7 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
           logging.info("step %d validation: %s", step, record)
           if checkpointer.maybe_save_best(step, state, score):
             summary["best_val"] = {"step": step, **record}
-          if not decay_started:
-            triggered = _maybe_trigger_decay(state, step, score, config.train, "validation")
-            decay_started, state = triggered is not state, triggered
+          start_decay_if_due(step, score, "validation")
           reached_target = (config.train.stop_at_target
                             and summary["time_to_target_s"] is not None)
         if ((config.train.checkpoint_every and step % config.train.checkpoint_every == 0)

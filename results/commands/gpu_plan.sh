@@ -79,3 +79,12 @@ interp_job() {
     $INTERP_FLAGS > "$R/interp_interpret.log" 2>&1
   log "interp: interpreted (exit $?)"
 }
+
+# pack_results NAME: everything small under $R (no checkpoints, TensorBoard
+# events or arrays) into $R/../NAME_results.tgz, logged with its size.
+pack_results() {
+  local out="$R/../$1_results.tgz"
+  tar czf "$out" --exclude='checkpoints' --exclude='best' --exclude='tensorboard' \
+    --exclude='*.json.gz' --exclude='*.npz' -C "$(dirname "$R")" "$(basename "$R")"
+  log "packed: $(ls -la "$out" | awk '{print $5, $9}')"
+}

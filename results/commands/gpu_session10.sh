@@ -96,7 +96,5 @@ aids="--config.model.operand_heads_layer=0 --config.train.use_value_loss_weight=
 stop_at_deadline 30 10 "experiments[.](train|evaluate)"
 
 # --- Phase 3: pack.
-tar czf "$R/../s10_results.tgz" --exclude='checkpoints' --exclude='best' --exclude='tensorboard' \
-  --exclude='*.json.gz' --exclude='*.npz' -C "$(dirname "$R")" "$(basename "$R")"
-log "packed: $(ls -la "$R"/../s10_results.tgz | awk '{print $5, $9}')"
+pack_results s10
 log "ALL DONE"

@@ -50,7 +50,5 @@ interp_job &
 stop_at_deadline 30 10 "experiments[.](train|evaluate|interpret)"
 
 # --- Phase 3: pack.
-tar czf "$R/../s5_results.tgz" --exclude='checkpoints' --exclude='best' --exclude='tensorboard' \
-  --exclude='*.json.gz' --exclude='*.npz' -C "$(dirname "$R")" "$(basename "$R")"
-log "packed: $(ls -la "$R"/../s5_*.tgz | awk '{print $5, $9}')"
+pack_results s5
 log "ALL DONE"

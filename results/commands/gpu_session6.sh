@@ -71,7 +71,5 @@ interp_job --config.model.operand_heads_layer=0 --config.train.operand_loss_weig
 stop_at_deadline 30 10 "experiments[.](train|evaluate|interpret|sweep)"
 
 # --- Phase 3: pack.
-tar czf "$R/../s6_results.tgz" --exclude='checkpoints' --exclude='best' --exclude='tensorboard' \
-  --exclude='*.json.gz' --exclude='*.npz' -C "$(dirname "$R")" "$(basename "$R")"
-log "packed: $(ls -la "$R"/../s6_*.tgz | awk '{print $5, $9}')"
+pack_results s6
 log "ALL DONE"

@@ -106,7 +106,5 @@ baseline="--config.train.schedule=constant --config.train.learning_rate=1e-3 \
 stop_at_deadline 30 10 "experiments[.](train|evaluate)"
 
 # --- Phase 3: pack.
-tar czf "$R/../s8_results.tgz" --exclude='checkpoints' --exclude='best' --exclude='tensorboard' \
-  --exclude='*.json.gz' --exclude='*.npz' -C "$(dirname "$R")" "$(basename "$R")"
-log "packed: $(ls -la "$R"/../s8_results.tgz | awk '{print $5, $9}')"
+pack_results s8
 log "ALL DONE"
