@@ -61,3 +61,20 @@ def test_report_contains_every_section():
                   "### Solved after t iterations", "### Iterations used", "## One-step error correction"):
     assert heading in text, heading
   assert "| 8 | 10 | 9 | 0.900 |" in text
+
+
+def test_training_curves_name_runs_that_only_some_panels_show(tmp_path, monkeypatch):
+  figures = []
+  monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+  runs = {"a": [{"step": s, "loss": 1.0 / s, "val": 0.1 * s} for s in (1, 2)],
+          "b": [{"step": s, "loss": 2.0 / s} for s in (1, 2)],  # Logs no "val".
+          "c": [{"step": s, "loss": 3.0 / s, "tokens": 0.5} for s in (1, 2)]}
+  plots.training_curves(runs, ["loss", "val", "tokens"], str(tmp_path / "curves.png"))
+  loss_ax, val_ax, tokens_ax = figures[0].axes
+  legends = [[t.get_text() for t in ax.get_legend().get_texts()] if ax.get_legend() else None
+             for ax in (loss_ax, val_ax, tokens_ax)]
+  assert legends == [["a", "b", "c"], ["a"], ["c"]]
+  # A run keeps its colour in every panel, whichever runs a panel lacks.
+  colour = {line.get_label(): line.get_color() for line in loss_ax.get_lines()}
+  assert tokens_ax.get_lines()[0].get_color() == colour["c"]
+  assert val_ax.get_lines()[0].get_color() == colour["a"]

@@ -129,16 +129,23 @@ def training_curves(runs: Mapping[str, Sequence[Mapping]], metrics: Sequence[str
                     x: str = "step", title: str = "Training curves") -> str:
   """One panel per metric, one line per run, from metrics.jsonl records."""
   fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.4), squeeze=False)
+  legend_runs = None  # The runs named by the last legend drawn.
   for ax, metric in zip(axes[0], metrics):
+    drawn = []
     for index, (name, records) in enumerate(runs.items()):
       points = [(r[x], r[metric]) for r in records if metric in r and x in r]
       if points:
         xs, ys = zip(*points)
         # Past the 10 colours of the cycle, a dashed line tells reused colours apart.
-        ax.plot(xs, ys, label=name, linewidth=1.2, linestyle="-" if index < 10 else "--")
+        ax.plot(xs, ys, label=name, linewidth=1.2, linestyle="-" if index < 10 else "--",
+                color=f"C{index % 10}")
+        drawn.append(name)
     ax.set_xlabel(x)
     ax.set_title(metric, fontsize=10)
     ax.grid(alpha=0.3)
-  axes[0][0].legend(fontsize=8)
+    # A panel whose runs differ from the last legend's (a metric only some runs log) gets its own.
+    if drawn and drawn != legend_runs:
+      ax.legend(fontsize=8)
+      legend_runs = drawn
   fig.suptitle(title, fontsize=11)
   return _save(fig, path)
