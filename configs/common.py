@@ -137,6 +137,7 @@ def base_config():
   e.oracle_slack = 1  # Oracle halting runs graph depth + 1 + slack iterations.
   e.max_iters = 64  # Bound on iterations for every halting rule.
   e.batch_size = 512  # Graphs per evaluation batch.
+  e.suffix_chunks = 1  # > 1: a discrete rollout recomputes each iteration only from the chunk (of L / chunks tokens) that changed; one compile per chunk.
   return c
 
 

@@ -27,6 +27,9 @@ _EVAL_SIZES = flags.DEFINE_list("eval_sizes", ["128"], "Graph sizes for the roll
 _EVAL_GRAPHS = flags.DEFINE_integer("eval_graphs", 2048, "Graphs per rollout timing.")
 _HALTING = flags.DEFINE_list("halting", ["oracle"], "Halting rules of the rollout timing.")
 _EVAL_BATCH = flags.DEFINE_integer("eval_batch", 256, "Graphs per rollout batch.")
+_SUFFIX_CHUNKS = flags.DEFINE_list(
+    "suffix_chunks", ["1"], "Chunks of the rollout's suffix recomputation (1 = the whole "
+    "sequence every iteration); one timing per value.")
 _SKIP_TRAIN = flags.DEFINE_bool("skip_train_step", False, "Time the rollout only.")
 _SKIP_ROLLOUT = flags.DEFINE_bool("skip_rollout", False, "Time the train step only.")
 _PROFILE_DIR = flags.DEFINE_string("profile_dir", None,
@@ -65,8 +68,10 @@ def main(argv):
         throughput.benchmark_rollout(
             model, num_nodes=int(n), num_graphs=_EVAL_GRAPHS.value, halting=halting,
             max_iters=config.eval.max_iters, num_names=config.data.num_names,
-            modulus=config.data.modulus, batch_size=min(_EVAL_GRAPHS.value, _EVAL_BATCH.value))
-        for n in _EVAL_SIZES.value for halting in _HALTING.value]
+            modulus=config.data.modulus, batch_size=min(_EVAL_GRAPHS.value, _EVAL_BATCH.value),
+            suffix_chunks=int(chunks))
+        for n in _EVAL_SIZES.value for halting in _HALTING.value
+        for chunks in _SUFFIX_CHUNKS.value]
     for r in results["rollout"]:
       print(json.dumps(r))
   _write(results)

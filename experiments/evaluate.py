@@ -27,6 +27,9 @@ _MAX_ITERS = flags.DEFINE_integer("max_iters", None, "Bound on iterations (defau
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Most graphs per batch (default: config.eval.batch_size).")
 _CORRECTION_PROB = flags.DEFINE_float("correction_prob", None,
                                       "Fraction of values corrupted in the correction measurement (0: skip).")
+_SUFFIX_CHUNKS = flags.DEFINE_integer(
+    "suffix_chunks", None, "Discrete rollouts recompute from the chunk that changed; 1 = the "
+    "whole sequence (default: config.eval.suffix_chunks).")
 _PAPER = flags.DEFINE_bool("paper", True, "Draw and tabulate the paper's numbers for reference.")
 
 
@@ -44,7 +47,8 @@ def main(argv):
   settings = ood.EvalSettings.from_config(
       config, sizes=tuple(int(n) for n in _SIZES.value) if _SIZES.value else None,
       num_graphs=_NUM_GRAPHS.value, halting=tuple(_HALTING.value) if _HALTING.value else None,
-      max_iters=_MAX_ITERS.value, batch_size=_BATCH_SIZE.value, correction_prob=_CORRECTION_PROB.value)
+      max_iters=_MAX_ITERS.value, batch_size=_BATCH_SIZE.value, correction_prob=_CORRECTION_PROB.value,
+      suffix_chunks=_SUFFIX_CHUNKS.value)
   evaluation = ood.evaluate_model(model, config, settings)
   evaluation.update(checkpoint=source, which=_WHICH.value)
   paths = artifacts.write_evaluation(evaluation, output, paper=_PAPER.value,

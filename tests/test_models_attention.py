@@ -259,3 +259,38 @@ def test_transformer_default_positions_train_without_scatter(explicit_positions)
   graphdef, state = nnx.split(body)
   jaxpr = str(jax.make_jaxpr(lambda s, x: grad_fn(nnx.merge(graphdef, s), x))(state, x))
   assert ("scatter" in jaxpr) == explicit_positions
+
+
+@pytest.mark.parametrize("position,relative_scores", [
+    ("relative", "dense"), ("relative", "fused"), ("relative", "banded"),
+    ("rope", "dense"), ("absolute", "dense"), ("none", "dense")])
+def test_a_suffix_over_the_cache_equals_the_whole_sequence(position, relative_scores):
+  # 40 > 2 * rel_window: the banded path applies to the whole sequence.
+  length, start, d_model = 40, 23, 32
+  body = transformer.Transformer(d_model=d_model, num_heads=2, num_layers=2, position=position,
+                                 rel_window=8, relative_scores=relative_scores, max_len=64,
+                                 rngs=nnx.Rngs(0))
+  x = jax.random.normal(jax.random.key(1), (2, length, d_model))
+  # The suffix changes after the first pass; the cache's stale keys there must not be read.
+  x_new = x.at[:, start:].set(jax.random.normal(jax.random.key(2), (2, length - start, d_model)))
+
+  def run(m, x, x_new):
+    first, caches, _ = m.run(x, caches=m.init_cache(2, length), suffix_start=0)
+    suffix, _, _ = m.run(x_new[:, start:], caches=caches, suffix_start=start)
+    return first, suffix, m(x), m(x_new)
+
+  with jax.default_matmul_precision("highest"):
+    first, suffix, whole, whole_new = model_testing.jit_apply(body, run, x, x_new)
+  np.testing.assert_allclose(first, whole, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(suffix, whole_new[:, start:], rtol=1e-4, atol=1e-4)
+  assert float(jnp.abs(whole_new[:, start:] - whole[:, start:]).max()) > 0.1
+
+
+def test_a_suffix_must_end_at_the_cache_length():
+  layer = attention.CausalSelfAttention(8, 2, position="relative", rel_window=4, rngs=nnx.Rngs(0))
+  cache = layer.init_cache(1, 10)
+  x = jnp.zeros((1, 4, 8))
+  with pytest.raises(ValueError, match="does not end at the cache's length 10"):
+    layer(x, rel_RD=jnp.zeros((5, 8)), cache=cache, suffix_start=5)
+  with pytest.raises(ValueError, match="needs a cache"):
+    layer(x, rel_RD=jnp.zeros((5, 8)), suffix_start=6)

@@ -227,3 +227,53 @@ def test_straight_through_rollout_scan_same_forward_and_differentiable():
   st_head = np.asarray(st_grads["heads"][V.VALUE]["kernel"][...])
   assert np.isfinite(st_head).all()
   assert np.linalg.norm(st_head - plain_head) > 1e-3 * np.linalg.norm(plain_head)
+
+
+def _suffix_rollouts(model, inputs, targets, chunks, halting="fixed_point", max_iters=MAX_ITERS,
+                     oracle=None):
+  """rollout_while outputs for each number of suffix chunks, one jit each."""
+  graphdef, state = nnx.split(model)
+  outs = []
+  for n in chunks:
+    run = jax.jit(lambda s, x, y, o, n=n: recurrence.rollout_while(
+        nnx.merge(graphdef, s), x, halting=halting, max_iters=max_iters, targets_BLF=y,
+        oracle_iters_B=o, suffix_chunks=n))
+    outs.append(run(state, inputs, targets, oracle))
+  return outs
+
+
+@pytest.mark.parametrize("halting", ("fixed_point", "oracle"))
+def test_suffix_rollout_equals_the_whole_rollout_on_random_models(halting):
+  batch = _batch()
+  oracle = jnp.array([1, 3, 9, 2]) if halting == "oracle" else None
+  for seed in range(2):
+    whole, *suffixes = _suffix_rollouts(_model(seed), batch["inputs_BLF"], batch["targets_BLF"],
+                                        (1, 3), halting=halting, oracle=oracle)
+    for out in suffixes:
+      for key in ("tokens_BLF", "iters_B", "solved_BT", "solved_B"):
+        np.testing.assert_array_equal(out[key], whole[key], err_msg=f"{key}, seed {seed}")
+    assert float(whole["recomputed_fraction"]) == 1.0
+
+
+def test_suffix_rollout_of_a_trained_model_is_the_same_with_less_work():
+  """The shipped model solves depth by depth, so later iterations change only later tokens."""
+  from recur_latent import api
+  from recur_latent.data import eval_sets
+  from recur_latent.data import tokenize as tokenize_lib
+  shipped = api.load()
+  graphs = eval_sets.eval_set(16, num_graphs=8, num_names=shipped.config.data.num_names,
+                              modulus=shipped.config.data.modulus)
+  batch = tokenize_lib.tokenize_graphs(graphs)
+  whole, suffix = _suffix_rollouts(shipped.model, jnp.asarray(batch["inputs_BLF"]),
+                                   jnp.asarray(batch["targets_BLF"]), (1, 4), max_iters=16)
+  assert bool(np.all(whole["solved_B"]))
+  for key in ("tokens_BLF", "iters_B", "solved_BT"):
+    np.testing.assert_array_equal(suffix[key], whole[key], err_msg=key)
+  assert float(suffix["recomputed_fraction"]) < 0.9
+
+
+def test_suffix_rollout_refuses_continuous_anchoring():
+  batch = _batch()
+  with pytest.raises(ValueError, match="needs discrete anchoring"):
+    recurrence.rollout_while(_model(), batch["inputs_BLF"], halting="fixed_point", max_iters=2,
+                             anchoring="continuous", suffix_chunks=2)

@@ -46,6 +46,7 @@ class EvalSettings:
   oracle_slack: int = 1  # Oracle halting runs graph depth + 1 + slack iterations.
   max_iters: int = 64  # Bound on iterations of every halting rule.
   batch_size: int = 512  # Most graphs per batch.
+  suffix_chunks: int = 1  # Discrete rollouts recompute from the chunk that changed (1: whole).
   attention_budget: int = 2 ** 31  # Most attention scores (graphs x heads x L^2) per batch.
   correction_prob: float = 0.5  # Fraction of computed values corrupted (0: skip the measurement).
   correction_graphs: int = 512  # Graphs per size in the correction measurement.
@@ -55,7 +56,8 @@ class EvalSettings:
   def from_config(cls, config, **overrides) -> "EvalSettings":
     e = config.eval
     fields = dict(sizes=tuple(e.sizes), num_graphs=e.num_graphs, halting=tuple(e.halting),
-                  oracle_slack=e.oracle_slack, max_iters=e.max_iters, batch_size=e.batch_size)
+                  oracle_slack=e.oracle_slack, max_iters=e.max_iters, batch_size=e.batch_size,
+                  suffix_chunks=e.get("suffix_chunks", 1))
     fields.update({k: v for k, v in overrides.items() if v is not None})
     fields["sizes"], fields["halting"] = tuple(fields["sizes"]), tuple(fields["halting"])
     return cls(**fields)
@@ -281,7 +283,8 @@ def evaluate_model(model, config, settings: EvalSettings | None = None, *,
     runner = runners.CotRunner(model, modulus=vocab.modulus, num_names=vocab.num_names,
                                slack_tokens=settings.cot_slack_tokens, num_heads=config.model.num_heads)
   else:
-    runner = runners.FactoredRunner(model, method, num_heads=config.model.num_heads)
+    runner = runners.FactoredRunner(model, method, num_heads=config.model.num_heads,
+                                    suffix_chunks=settings.suffix_chunks)
   evaluation = {"method": method, "sizes": list(settings.sizes), "num_graphs": settings.num_graphs,
                 "settings": dataclasses.asdict(settings), "results": {label: {} for label in labels},
                 "seconds": {}}

@@ -31,14 +31,15 @@ def anchoring(method: str) -> str:
   return "continuous" if method == "continuous" else "discrete"
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "halting", "anchoring_mode", "max_iters"))
+@functools.partial(jax.jit, static_argnames=("graphdef", "halting", "anchoring_mode", "max_iters",
+                                             "suffix_chunks"))
 def _rollout(graphdef, state, inputs_BLF, targets_BLF, oracle_iters_B, *, halting, anchoring_mode,
-             max_iters):
+             max_iters, suffix_chunks):
   model = nnx.merge(graphdef, state)
   out = recurrence.rollout_while(
       model, inputs_BLF, halting=halting, max_iters=max_iters,
       oracle_iters_B=oracle_iters_B if halting == "oracle" else None,
-      anchoring=anchoring_mode, targets_BLF=targets_BLF)
+      anchoring=anchoring_mode, targets_BLF=targets_BLF, suffix_chunks=suffix_chunks)
   return {key: out[key] for key in ("tokens_BLF", "iters_B", "solved_BT")}
 
 
@@ -51,11 +52,14 @@ def _single_pass(graphdef, state, inputs_BLF):
 class FactoredRunner:
   """Runs a factored-token model (every method but chain-of-thought) on batches."""
 
-  def __init__(self, model, method: str, *, num_heads: int = 1):
+  def __init__(self, model, method: str, *, num_heads: int = 1, suffix_chunks: int = 1):
     if method == "cot":
       raise ValueError("chain-of-thought models run through CotRunner")
     self.method = method
     self.num_heads = num_heads  # Sizes batches by their attention scores.
+    # Discrete rollouts recompute only what changed (recurrence.rollout_while);
+    # a continuous state changes everywhere, so it always runs whole.
+    self.suffix_chunks = suffix_chunks if anchoring(method) == "discrete" else 1
     self.graphdef, self.state = nnx.split(model)
 
   @property
@@ -69,7 +73,8 @@ class FactoredRunner:
     oracle_iters_B = jnp.zeros(inputs_BLF.shape[0], jnp.int32) if oracle_iters_B is None else oracle_iters_B
     return _rollout(self.graphdef, self.state, jnp.asarray(inputs_BLF), jnp.asarray(targets_BLF),
                     jnp.asarray(oracle_iters_B, jnp.int32), halting=halting,
-                    anchoring_mode=anchoring(self.method), max_iters=max_iters)
+                    anchoring_mode=anchoring(self.method), max_iters=max_iters,
+                    suffix_chunks=self.suffix_chunks)
 
   def single_pass(self, inputs_BLF) -> jax.Array:
     """One model call, decoded: the predicted final state tokens_BLF."""

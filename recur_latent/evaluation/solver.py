@@ -96,7 +96,8 @@ def solve_lines(model, config, lines: list[ProblemLine], *, halting: str = "fixe
   """
   if config.method == "cot":
     raise ValueError("solving files needs a factored-token model, not chain-of-thought")
-  runner = runners.FactoredRunner(model, config.method)
+  runner = runners.FactoredRunner(model, config.method,
+                                  suffix_chunks=config.eval.get("suffix_chunks", 1))
   vocab = vocab_lib.Vocab(modulus=config.data.modulus, num_names=config.data.num_names)
   max_iters = max_iters or config.eval.max_iters
   good = [entry for entry in lines if entry.problem is not None]

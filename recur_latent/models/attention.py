@@ -105,6 +105,14 @@ def _zeros(shape):
   return nnx.Param(jnp.zeros(shape, jnp.float32))
 
 
+def _check_suffix(cache, positions_BQ, suffix_start, num_queries):
+  if cache is None or positions_BQ is not None:
+    raise ValueError("suffix_start needs a cache and no explicit positions")
+  if suffix_start < 0 or suffix_start + num_queries != cache["k"].shape[1]:
+    raise ValueError(f"a suffix from {suffix_start} of {num_queries} positions does not end "
+                     f"at the cache's length {cache['k'].shape[1]}")
+
+
 class CausalSelfAttention(nnx.Module):
   """Causal multi-head self-attention; parameters are float32, compute in `dtype`."""
 
@@ -148,7 +156,8 @@ class CausalSelfAttention(nnx.Module):
 
   def __call__(self, x_BQD: jax.Array, *, positions_BQ: jax.Array | None = None,
                rel_RD: jax.Array | None = None, cache: dict[str, jax.Array] | None = None,
-               dropout_key: jax.Array | None = None, collect: bool = False):
+               suffix_start: int | None = None, dropout_key: jax.Array | None = None,
+               collect: bool = False):
     """Attends each query to the keys at positions <= its own.
 
     Args:
@@ -159,6 +168,10 @@ class CausalSelfAttention(nnx.Module):
       rel_RD: the shared normalized relative table ('relative' only).
       cache: optional {'k', 'v'} of shape [B, S, H, K]; the new keys/values are
         written at `positions_BQ` and attention runs over all S slots.
+      suffix_start: with a cache, a static int: the inputs are positions
+        [suffix_start, S) and the cache's first suffix_start slots hold their
+        keys and values (a rollout that recomputes only what changed). Writes
+        are a static slice; 0 takes the full-sequence path.
       dropout_key: dropout on attention probabilities (None: off).
       collect: also return intermediates for interpretability.
 
@@ -168,8 +181,12 @@ class CausalSelfAttention(nnx.Module):
       through its slice of the output projection, bias excluded).
     """
     dt = self.dtype
+    if suffix_start is not None:
+      _check_suffix(cache, positions_BQ, suffix_start, x_BQD.shape[1])
+      if suffix_start > 0:
+        positions_BQ = jnp.arange(suffix_start, cache["k"].shape[1], dtype=jnp.int32)[None, :]
     # Aligned: query i and key j sit at positions i and j, known at trace time.
-    aligned = positions_BQ is None and cache is None
+    aligned = positions_BQ is None and (cache is None or suffix_start == 0)
     if positions_BQ is None:
       positions_BQ = jnp.arange(x_BQD.shape[1], dtype=jnp.int32)[None, :]
     x_BQD = x_BQD.astype(dt)
@@ -183,6 +200,15 @@ class CausalSelfAttention(nnx.Module):
     if cache is None:
       new_cache = None
       keys_BSHK, values_BSHK, key_pos_BS = k_BQHK, v_BQHK, positions_BQ
+    elif suffix_start is not None:
+      write = lambda slots, new: jax.lax.dynamic_update_slice_in_dim(
+          slots, new.astype(slots.dtype), suffix_start, axis=1)
+      new_cache = {"k": write(cache["k"], k_BQHK), "v": write(cache["v"], v_BQHK)}
+      if aligned:
+        keys_BSHK, values_BSHK, key_pos_BS = k_BQHK, v_BQHK, positions_BQ
+      else:
+        keys_BSHK, values_BSHK = new_cache["k"].astype(dt), new_cache["v"].astype(dt)
+        key_pos_BS = jnp.arange(keys_BSHK.shape[1])[None, :]
     else:
       batch_B1 = jnp.arange(x_BQD.shape[0])[:, None]
       keys_BSHK = cache["k"].at[batch_B1, positions_BQ].set(k_BQHK.astype(cache["k"].dtype))
@@ -200,6 +226,10 @@ class CausalSelfAttention(nnx.Module):
         return self._output(out_BQHK, new_cache, None)
       if aligned and not collect and self.relative_scores == "fused":
         out_BQHK = self._fused(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK, dropout_key)
+        return self._output(out_BQHK, new_cache, None)
+      if suffix_start and not collect and self.relative_scores == "fused":
+        out_BQHK = self._fused_suffix(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK,
+                                      positions_BQ, key_pos_BS)
         return self._output(out_BQHK, new_cache, None)
       c2p_BHQR, p2c_BHRS = _relative_tables(q_BQHK, keys_BSHK, kr_RHK, qr_RHK)
     scores_BHQS = jnp.einsum("bqhk,bshk->bhqs", q_BQHK, keys_BSHK, preferred_element_type=f32)
@@ -259,6 +289,25 @@ class CausalSelfAttention(nnx.Module):
     return jax.nn.dot_product_attention(
         q_BQHK, k_BQHK, v_BQHK, bias=bias_BHQS.astype(q_BQHK.dtype), scale=scale,
         is_causal=True, implementation=fused_implementation(q_BQHK.dtype))
+
+  def _fused_suffix(self, q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, positions_BQ, key_pos_BS):
+    """`_fused` for queries that start past the first key (a rollout's suffix); same values.
+
+    The relative terms are gathered at each pair's bucket, and causality is
+    folded into the bias, since a fused kernel's own causal mask assumes the
+    queries start at key 0.
+    """
+    scale = (3.0 * self.head_dim) ** -0.5
+    c2p_BHQR, p2c_BHRS = _relative_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK)
+    buckets_B1QS = positions_lib.relative_buckets(positions_BQ, key_pos_BS, self.rel_window)[:, None]
+    bias_BHQS = (jnp.take_along_axis(c2p_BHQR, buckets_B1QS, axis=-1)
+                 + jnp.take_along_axis(p2c_BHRS, buckets_B1QS, axis=-2)) * scale
+    causal_B1QS = (key_pos_BS[:, None, :] <= positions_BQ[:, :, None])[:, None]
+    dt = q_BQHK.dtype
+    bias_BHQS = jnp.where(causal_B1QS, bias_BHQS.astype(dt), jnp.finfo(dt).min)
+    return jax.nn.dot_product_attention(
+        q_BQHK, k_BSHK, v_BSHK, bias=bias_BHQS, scale=scale, is_causal=False,
+        implementation=fused_implementation(dt))
 
   def _output(self, out_BQHK, new_cache, probs_BHQS):
     """(y_BQD, new_cache, aux); aux holds the intermediates when `probs_BHQS` is given (collect)."""

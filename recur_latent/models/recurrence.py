@@ -153,7 +153,6 @@ def _initial_carry(model, inputs_BLF, halting, oracle_iters_B):
 def _iterate(model, carry, inputs_BLF, rhs_BL, *, halting, anchoring, max_iters,
              oracle_iters_B, dropout_key, straight_through, with_aux=False):
   """One masked iteration of the whole batch: returns (new carry, logits, aux logits or None)."""
-  active_B = ~carry["halted_B"]
   if with_aux:
     h_BLD, aux = model.body_with_aux(carry["x_BLD"], dropout_key=dropout_key)
   else:
@@ -168,22 +167,34 @@ def _iterate(model, carry, inputs_BLF, rhs_BL, *, halting, anchoring, max_iters,
     new_tokens_BLF = decode(logits, inputs_BLF)
     next_x_BLD = model.embed(new_tokens_BLF)
 
+  return _advance(carry, new_tokens_BLF, next_x_BLD, rhs_BL, model.vocab, halting=halting,
+                  max_iters=max_iters, oracle_iters_B=oracle_iters_B), logits, aux
+
+
+def _advance(carry, new_tokens_BLF, next_x_BLD, rhs_BL, vocab, *, halting, max_iters,
+             oracle_iters_B):
+  """The carry after one iteration: new states where active, halting flags, counts.
+
+  next_x_BLD is None for a carry without input vectors (the suffix rollout).
+  """
+  active_B = ~carry["halted_B"]
   iters_B = carry["iters_B"] + active_B.astype(jnp.int32)
   if halting == "oracle":
     halt_B = iters_B >= oracle_iters_B
   elif halting == "fixed_point":
     halt_B = jnp.all(new_tokens_BLF == carry["tokens_BLF"], axis=(1, 2))
   else:
-    empty_BL = new_tokens_BLF[..., vocab_lib.VALUE] == model.vocab.value_empty
+    empty_BL = new_tokens_BLF[..., vocab_lib.VALUE] == vocab.value_empty
     halt_B = ~jnp.any(rhs_BL & empty_BL, axis=-1)
   halt_B = halt_B | (iters_B >= max_iters)
 
   new_carry = dict(
       tokens_BLF=jnp.where(active_B[:, None, None], new_tokens_BLF, carry["tokens_BLF"]),
-      x_BLD=jnp.where(active_B[:, None, None], next_x_BLD, carry["x_BLD"]),
       halted_B=carry["halted_B"] | (active_B & halt_B),
       iters_B=iters_B)
-  return new_carry, logits, aux
+  if next_x_BLD is not None:
+    new_carry["x_BLD"] = jnp.where(active_B[:, None, None], next_x_BLD, carry["x_BLD"])
+  return new_carry
 
 
 def _result(carry, solved_BT, targets_BLF, inputs_BLF):
@@ -194,8 +205,33 @@ def _result(carry, solved_BT, targets_BLF, inputs_BLF):
   return out
 
 
+def suffix_starts(length: int, suffix_chunks: int) -> tuple[int, ...]:
+  """The positions a suffix rollout may recompute from: multiples of ceil(length / chunks)."""
+  if suffix_chunks < 1:
+    raise ValueError(f"suffix_chunks must be >= 1, got {suffix_chunks}")
+  chunk = -(-length // suffix_chunks)
+  return tuple(range(0, length, chunk))
+
+
+def _suffix_iteration(model, inputs_BLF, starts):
+  """One discrete iteration from `starts[k]` on (lax.switch on k): (new tokens, caches).
+
+  Positions before the start keep their tokens, and the caches their keys and
+  values; only the suffix runs through the model.
+  """
+  def branch(start):
+    def run(tokens_BLF, caches):
+      x_BQD = model.embed(tokens_BLF[:, start:])
+      h_BQD, caches, _ = model.transformer.run(x_BQD, caches=caches, suffix_start=start)
+      suffix_BQF = decode(model.readout(h_BQD), inputs_BLF[:, start:])
+      return jnp.concatenate([tokens_BLF[:, :start], suffix_BQF], axis=1), caches
+    return run
+  branches = [branch(start) for start in starts]
+  return lambda k, tokens_BLF, caches: lax.switch(k, branches, tokens_BLF, caches)
+
+
 def rollout_while(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iters_B=None,
-                  anchoring="discrete", targets_BLF=None):
+                  anchoring="discrete", targets_BLF=None, suffix_chunks=1):
   """Inference rollout with `lax.while_loop`; stops as soon as every example halted.
 
   Args:
@@ -206,16 +242,35 @@ def rollout_while(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iter
     oracle_iters_B: iterations per example for 'oracle' (e.g. graph_depth_B + 1 + slack).
     anchoring: 'discrete' | 'continuous'.
     targets_BLF: if given, per-iteration solved flags are recorded.
+    suffix_chunks: > 1 (discrete anchoring only) recomputes each iteration
+      only from the chunk (of L / suffix_chunks positions) holding the first
+      token any example changed in the last iteration, over a KV cache of the
+      rest. Attention is causal, so the positions before it would come out as
+      they are; the results are the same, with less work once the early,
+      shallow equations are solved (they come first). One compiled model
+      call per chunk.
 
   Returns:
     dict with tokens_BLF (final decoded states), iters_B (iterations each example
-    ran) and, with targets, solved_BT [B, max_iters] (column t: solved after
-    t + 1 iterations; a halted example carries its final flag forward) and solved_B.
+    ran), recomputed_fraction (positions run through the model over L per
+    iteration) and, with targets, solved_BT [B, max_iters] (column t: solved
+    after t + 1 iterations; a halted example carries its final flag forward)
+    and solved_B.
   """
   _check(halting, anchoring, max_iters, oracle_iters_B)
+  batch, length = inputs_BLF.shape[:2]
+  starts = suffix_starts(length, suffix_chunks)
+  by_suffix = len(starts) > 1
+  if by_suffix and anchoring != "discrete":
+    raise ValueError("suffix_chunks > 1 needs discrete anchoring: a continuous state changes everywhere")
   rhs_BL = rhs_mask(inputs_BLF)
-  batch = inputs_BLF.shape[0]
   carry = _initial_carry(model, inputs_BLF, halting, oracle_iters_B)
+  if by_suffix:
+    del carry["x_BLD"]  # Each iteration embeds its suffix from the tokens.
+    carry["caches"] = model.transformer.init_cache(batch, length)
+    carry["chunk"] = jnp.int32(0)  # The first iteration runs the whole sequence.
+    carry["recomputed"] = jnp.int32(0)  # Positions run through the model, summed over iterations.
+    suffix_iteration = _suffix_iteration(model, inputs_BLF, starts)
   init_solved_B = (solved(inputs_BLF, targets_BLF, inputs_BLF) if targets_BLF is not None
                    else jnp.zeros((batch,), bool))
   state = (jnp.int32(0), carry, jnp.zeros((batch, max_iters), bool), init_solved_B)
@@ -226,9 +281,22 @@ def rollout_while(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iter
 
   def body(state):
     step, carry, solved_BT, _ = state
-    carry, _, _ = _iterate(model, carry, inputs_BLF, rhs_BL, halting=halting, anchoring=anchoring,
-                        max_iters=max_iters, oracle_iters_B=oracle_iters_B, dropout_key=None,
-                        straight_through=False)
+    if by_suffix:
+      new_tokens_BLF, caches = suffix_iteration(carry["chunk"], carry["tokens_BLF"], carry["caches"])
+      new_carry = _advance(carry, new_tokens_BLF, None, rhs_BL, model.vocab, halting=halting,
+                           max_iters=max_iters, oracle_iters_B=oracle_iters_B)
+      changed_L = jnp.any(new_carry["tokens_BLF"] != carry["tokens_BLF"], axis=(0, 2))
+      # Nothing changed: the next iteration would change nothing either, so
+      # the last chunk (the cheapest call) is as exact as any.
+      first = jnp.where(jnp.any(changed_L), jnp.argmax(changed_L), length - 1)
+      new_carry["caches"] = caches
+      new_carry["recomputed"] = carry["recomputed"] + length - jnp.array(starts)[carry["chunk"]]
+      new_carry["chunk"] = (jnp.searchsorted(jnp.array(starts), first, side="right") - 1).astype(jnp.int32)
+      carry = new_carry
+    else:
+      carry, _, _ = _iterate(model, carry, inputs_BLF, rhs_BL, halting=halting, anchoring=anchoring,
+                             max_iters=max_iters, oracle_iters_B=oracle_iters_B, dropout_key=None,
+                             straight_through=False)
     solved_B = (solved(carry["tokens_BLF"], targets_BLF, inputs_BLF) if targets_BLF is not None
                 else jnp.zeros((batch,), bool))
     solved_BT = lax.dynamic_update_slice(solved_BT, solved_B[:, None], (0, step))
@@ -238,7 +306,11 @@ def rollout_while(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iter
   # Columns after the loop ended hold every example's final flag.
   later_1T = jnp.arange(max_iters)[None, :] >= steps
   solved_BT = jnp.where(later_1T, last_solved_B[:, None], solved_BT)
-  return _result(carry, solved_BT, targets_BLF, inputs_BLF)
+  out = _result(carry, solved_BT, targets_BLF, inputs_BLF)
+  # The share of the whole sequence's work the iterations did (1 without the suffix path).
+  out["recomputed_fraction"] = (carry["recomputed"] / jnp.maximum(steps * length, 1)
+                                if by_suffix else jnp.float32(1.0))
+  return out
 
 
 def rollout_scan(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iters_B=None,

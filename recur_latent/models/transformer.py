@@ -93,14 +93,14 @@ class Block(nnx.Module):
     self.mlp_in = nnx.Linear(d_model, mlp_ratio * d_model, dtype=dtype, rngs=rngs)
     self.mlp_out = nnx.Linear(mlp_ratio * d_model, d_model, dtype=dtype, rngs=rngs)
 
-  def __call__(self, x_BLD, *, positions_BL, rel_RD=None, cache=None, dropout_key=None,
-               collect=False):
+  def __call__(self, x_BLD, *, positions_BL, rel_RD=None, cache=None, suffix_start=None,
+               dropout_key=None, collect=False):
     """Returns (x_BLD, new_cache, aux); aux is {} unless `collect`."""
     attn_key, attn_out_key, mlp_out_key = _split_key(dropout_key, 3)
     resid_pre_BLD = x_BLD
     attn_BLD, cache, attn_aux = self.attn(
         self.attn_norm(x_BLD), positions_BQ=positions_BL, rel_RD=rel_RD, cache=cache,
-        dropout_key=attn_key, collect=collect)
+        suffix_start=suffix_start, dropout_key=attn_key, collect=collect)
     x_BLD = x_BLD + attention_lib.dropout(attn_BLD, self.dropout_rate, attn_out_key)
     resid_mid_BLD = x_BLD
     mlp_pre_BLM = self.mlp_in(self.mlp_norm(x_BLD))
@@ -144,8 +144,8 @@ class Transformer(nnx.Module):
       raise ValueError(f"cache length {max_len} exceeds the absolute-position max_len {self.max_len}")
     return [layer.attn.init_cache(batch_size, max_len) for layer in self.layers]
 
-  def run(self, x_BLD, *, positions_BL=None, dropout_key=None, caches=None, collect=False,
-          tap_after=None):
+  def run(self, x_BLD, *, positions_BL=None, dropout_key=None, caches=None, suffix_start=None,
+          collect=False, tap_after=None):
     """The full interface: returns (h_BLD, new_caches or None, per-layer aux list).
 
     Args:
@@ -154,6 +154,9 @@ class Transformer(nnx.Module):
         passed down as None so relative attention can use its aligned path.
       dropout_key: None = no dropout.
       caches: per-layer KV caches (see `init_cache`) to write into and attend over.
+      suffix_start: with caches, a static int: x_BLD holds positions
+        [suffix_start, cache length), the caches hold the keys and values of
+        the positions before it (`CausalSelfAttention`); positions_BL stays None.
       collect: gather the intermediates listed in the module docstring.
       tap_after: layer indices whose output residual is returned in that
         layer's intermediates dict as `resid_post_BLD` even without `collect`.
@@ -163,7 +166,8 @@ class Transformer(nnx.Module):
     if self.pos_embedding is not None:
       if positions_BL is None and length > self.max_len:
         raise ValueError(f"sequence length {length} exceeds the absolute-position max_len {self.max_len}")
-      default_1L = jnp.arange(length, dtype=jnp.int32)[None, :]
+      first = suffix_start or 0
+      default_1L = jnp.arange(first, first + length, dtype=jnp.int32)[None, :]
       x_BLD = x_BLD + self.pos_embedding(default_1L if positions_BL is None else positions_BL)
     rel_RD = self.rel_table() if self.rel_table is not None else None
     layer_keys = _split_key(dropout_key, len(self.layers))
@@ -172,7 +176,8 @@ class Transformer(nnx.Module):
     for i, layer in enumerate(self.layers):
       x_BLD, cache, aux = layer(
           x_BLD, positions_BL=positions_BL, rel_RD=rel_RD,
-          cache=None if caches is None else caches[i], dropout_key=layer_keys[i], collect=collect)
+          cache=None if caches is None else caches[i], suffix_start=suffix_start,
+          dropout_key=layer_keys[i], collect=collect)
       if caches is not None:
         new_caches.append(cache)
       if i in taps:

@@ -145,6 +145,8 @@ def check_config(config, *, num_devices=1):
              f"unknown halting rule {mode!r}; expected some of {HALTING}")
   _require(e.max_iters >= 1, "eval.max_iters", f"must be >= 1, got {e.max_iters}")
   _require(e.batch_size >= 1, "eval.batch_size", f"must be >= 1, got {e.batch_size}")
+  _require(e.get("suffix_chunks", 1) >= 1, "eval.suffix_chunks",
+           f"must be >= 1, got {e.get('suffix_chunks', 1)}")
   for n in [*e.sizes, *t.val_sizes]:
     _require(n > d.num_leaves, "eval.sizes",
              f"graph size {n} must exceed num_leaves={d.num_leaves}")

@@ -116,12 +116,14 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None,
 
 
 def benchmark_rollout(model, *, num_nodes, num_graphs, halting="oracle", max_iters=64,
-                      oracle_slack=1, num_names, modulus=23, batch_size=256, repeats=3):
+                      oracle_slack=1, num_names, modulus=23, batch_size=256, repeats=3,
+                      suffix_chunks=1):
   """Time to solve num_graphs fixed graphs of size num_nodes with lax.while_loop.
 
   The graphs go through sorted by depth, in batches of batch_size (the attention scores of all
   2,048 graphs at N = 128 at once would need ~85 GB); every batch is
-  dispatched before any result is read back.
+  dispatched before any result is read back. suffix_chunks > 1 recomputes
+  only what changed (`recurrence.rollout_while`).
   """
   graphs = eval_sets.eval_set(num_nodes, num_graphs=num_graphs, num_names=num_names,
                               modulus=modulus)
@@ -133,8 +135,9 @@ def benchmark_rollout(model, *, num_nodes, num_graphs, halting="oracle", max_ite
     m = nnx.merge(graphdef, params)
     out = recurrence.rollout_while(
         m, inputs_BLF, halting=halting, max_iters=max_iters,
-        oracle_iters_B=depth_B + 1 + oracle_slack, targets_BLF=targets_BLF)
-    return out["solved_B"], out["iters_B"]
+        oracle_iters_B=depth_B + 1 + oracle_slack, targets_BLF=targets_BLF,
+        suffix_chunks=suffix_chunks)
+    return out["solved_B"], out["iters_B"], out["recomputed_fraction"]
 
   from recur_latent.evaluation import ood  # Lazy, as in the training loop.
   order = ood.depth_order(batch["graph_depth_B"])  # Batches of equal depth, as evaluation runs them.
@@ -164,7 +167,8 @@ def benchmark_rollout(model, *, num_nodes, num_graphs, halting="oracle", max_ite
   solved_B = np.concatenate([np.asarray(o[0]) for o in outs])[:num_graphs]
   iters_B = np.concatenate([np.asarray(o[1]) for o in outs])[:num_graphs]
   return {"num_nodes": num_nodes, "num_graphs": num_graphs, "halting": halting,
-          "batch_size": batch_size, "solve_s": seconds, "first_call_s": first_s,
+          "batch_size": batch_size, "suffix_chunks": suffix_chunks, "solve_s": seconds, "first_call_s": first_s,
           "graphs_per_s": num_graphs / seconds, "solved": float(solved_B.mean()),
           "max_iters_used": int(iters_B.max()),
+          "recomputed_fraction": float(np.mean([np.asarray(o[2]) for o in outs])),
           "length": int(batch["inputs_BLF"].shape[1])}
