@@ -88,6 +88,18 @@ def _relative_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK):
           jnp.einsum("bshk,rhk->bhrs", k_BSHK, qr_RHK, preferred_element_type=f32))
 
 
+def _gathered_relative_terms(c2p_BHQR, p2c_BHRS, positions_BQ, key_pos_BS, window):
+  """c2p[i, r] + p2c[r, j] at each pair's clipped distance r, for any positions: [B, H, Q, S]."""
+  buckets_B1QS = positions_lib.relative_buckets(positions_BQ, key_pos_BS, window)[:, None]
+  return (jnp.take_along_axis(c2p_BHQR, buckets_B1QS, axis=-1)
+          + jnp.take_along_axis(p2c_BHRS, buckets_B1QS, axis=-2))
+
+
+def _causal_mask(positions_BQ, key_pos_BS):
+  """[B, 1, Q, S]: True where the key's position is at or before the query's."""
+  return (key_pos_BS[:, None, :] <= positions_BQ[:, :, None])[:, None]
+
+
 def dropout(x: jax.Array, rate: float, key: jax.Array | None) -> jax.Array:
   """Inverted dropout; identity when `key` is None or the rate is 0."""
   if key is None or rate == 0.0:
@@ -237,16 +249,13 @@ class CausalSelfAttention(nnx.Module):
       if aligned:
         scores_BHQS = scores_BHQS + positions_lib.relative_terms(c2p_BHQR, p2c_BHRS, self.rel_window)
       else:
-        buckets_B1QS = positions_lib.relative_buckets(positions_BQ, key_pos_BS, self.rel_window)[:, None]
-        scores_BHQS = (scores_BHQS
-                       + jnp.take_along_axis(c2p_BHQR, buckets_B1QS, axis=-1)
-                       + jnp.take_along_axis(p2c_BHRS, buckets_B1QS, axis=-2))
+        scores_BHQS = scores_BHQS + _gathered_relative_terms(c2p_BHQR, p2c_BHRS, positions_BQ,
+                                                             key_pos_BS, self.rel_window)
       scores_BHQS = scores_BHQS / jnp.sqrt(3.0 * self.head_dim)
     else:
       scores_BHQS = scores_BHQS / jnp.sqrt(float(self.head_dim))
 
-    causal_B1QS = (key_pos_BS[:, None, :] <= positions_BQ[:, :, None])[:, None]
-    scores_BHQS = jnp.where(causal_B1QS, scores_BHQS, jnp.finfo(f32).min)
+    scores_BHQS = jnp.where(_causal_mask(positions_BQ, key_pos_BS), scores_BHQS, jnp.finfo(f32).min)
     probs_BHQS = jax.nn.softmax(scores_BHQS, axis=-1)
     dropped_BHQS = dropout(probs_BHQS, self.dropout_rate, dropout_key)
     out_BQHK = jnp.einsum("bhqs,bshk->bqhk", dropped_BHQS.astype(dt), values_BSHK)
@@ -299,12 +308,11 @@ class CausalSelfAttention(nnx.Module):
     """
     scale = (3.0 * self.head_dim) ** -0.5
     c2p_BHQR, p2c_BHRS = _relative_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK)
-    buckets_B1QS = positions_lib.relative_buckets(positions_BQ, key_pos_BS, self.rel_window)[:, None]
-    bias_BHQS = (jnp.take_along_axis(c2p_BHQR, buckets_B1QS, axis=-1)
-                 + jnp.take_along_axis(p2c_BHRS, buckets_B1QS, axis=-2)) * scale
-    causal_B1QS = (key_pos_BS[:, None, :] <= positions_BQ[:, :, None])[:, None]
+    bias_BHQS = _gathered_relative_terms(c2p_BHQR, p2c_BHRS, positions_BQ, key_pos_BS,
+                                         self.rel_window) * scale
     dt = q_BQHK.dtype
-    bias_BHQS = jnp.where(causal_B1QS, bias_BHQS.astype(dt), jnp.finfo(dt).min)
+    bias_BHQS = jnp.where(_causal_mask(positions_BQ, key_pos_BS), bias_BHQS.astype(dt),
+                          jnp.finfo(dt).min)
     return jax.nn.dot_product_attention(
         q_BQHK, k_BSHK, v_BSHK, bias=bias_BHQS, scale=scale, is_causal=False,
         implementation=fused_implementation(dt))

@@ -271,6 +271,7 @@ def rollout_while(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iter
     carry["chunk"] = jnp.int32(0)  # The first iteration runs the whole sequence.
     carry["recomputed"] = jnp.int32(0)  # Positions run through the model, summed over iterations.
     suffix_iteration = _suffix_iteration(model, inputs_BLF, starts)
+    starts_K = jnp.array(starts)
   init_solved_B = (solved(inputs_BLF, targets_BLF, inputs_BLF) if targets_BLF is not None
                    else jnp.zeros((batch,), bool))
   state = (jnp.int32(0), carry, jnp.zeros((batch, max_iters), bool), init_solved_B)
@@ -290,8 +291,8 @@ def rollout_while(model, inputs_BLF, *, halting="oracle", max_iters, oracle_iter
       # the last chunk (the cheapest call) is as exact as any.
       first = jnp.where(jnp.any(changed_L), jnp.argmax(changed_L), length - 1)
       new_carry["caches"] = caches
-      new_carry["recomputed"] = carry["recomputed"] + length - jnp.array(starts)[carry["chunk"]]
-      new_carry["chunk"] = (jnp.searchsorted(jnp.array(starts), first, side="right") - 1).astype(jnp.int32)
+      new_carry["recomputed"] = carry["recomputed"] + length - starts_K[carry["chunk"]]
+      new_carry["chunk"] = (jnp.searchsorted(starts_K, first, side="right") - 1).astype(jnp.int32)
       carry = new_carry
     else:
       carry, _, _ = _iterate(model, carry, inputs_BLF, rhs_BL, halting=halting, anchoring=anchoring,
