@@ -101,6 +101,7 @@ def base_config():
   t.b1 = 0.9  # Adam beta1.
   t.b2 = 0.98  # Adam beta2.
   t.grad_clip = 1.0  # Global-norm gradient clipping (0 disables).
+  t.ema_decay = 0.0  # > 0: keep an exponential moving average of the weights (e.g. 0.99) and validate, keep the best of and evaluate it; 0: off.
   t.loss = "weighted"  # faithful (paper: mean over all factors/positions) | weighted.
   t.value_weight = 4.0  # weighted: weight of the value loss at defining positions vs copy factors.
   t.due_weight = 4.0  # weighted: extra weight of values computed at this iteration.

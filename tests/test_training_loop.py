@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -84,6 +85,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     ("train.use_value_loss_weight", 1.0, "config.model.operand_heads_layer"),
     ("model.tied_layers", (0, 5), "config.model.tied_layers"),
     ("model.tied_layers", (1,), "config.model.tied_layers"),
+    ("train.ema_decay", 1.0, "config.train.ema_decay"),
 ])
 def test_invalid_config_fails_naming_the_field(field, value, needle):
   config = _tiny()
@@ -313,3 +315,29 @@ def test_first_step_reaching_skips_records_without_the_metric():
   assert metrics_writer.first_step_reaching(records, "val_solved_n32", 0.95) == 200
   assert metrics_writer.first_step_reaching(records, "val_solved_n32", 0.5) == 100
   assert metrics_writer.first_step_reaching(records, "val_solved_n32", 1.01) is None
+
+
+def test_a_run_with_a_weight_average_resumes_exactly_and_loads_the_average(tmp_path):
+  full = str(tmp_path / "full")
+  loop.train(_tiny(num_steps=4, ema_decay=0.9), full, log_to_console=False)
+  split = str(tmp_path / "split")
+  loop.train(_tiny(num_steps=2, ema_decay=0.9), split, log_to_console=False)
+  loop.train(_tiny(num_steps=4, ema_decay=0.9), split, log_to_console=False)
+  np.testing.assert_allclose([_losses(split)[s] for s in (3, 4)],
+                             [_losses(full)[s] for s in (3, 4)], rtol=1e-6)
+  model, _ = checkpoints.load_model(full, which="latest")
+  from flax import nnx
+  from recur_latent.models import factory
+  from recur_latent.training import train_step as train_step_lib
+  config = checkpoints.load_config(full)
+  _, _, like = train_step_lib.init_state(factory.build_model(config, nnx.Rngs(0)), config.train)
+  ckpt = checkpoints.Checkpointer(full)
+  try:
+    state = ckpt.restore(like)
+  finally:
+    ckpt.close()
+  loaded = jax.tree.leaves(nnx.state(model, nnx.Param))
+  for got, avg, raw in zip(loaded, jax.tree.leaves(state.ema_params), jax.tree.leaves(state.params)):
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(avg))
+  assert not all(np.array_equal(np.asarray(a), np.asarray(r)) for a, r in
+                 zip(jax.tree.leaves(state.ema_params), jax.tree.leaves(state.params)))

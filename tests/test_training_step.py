@@ -250,3 +250,37 @@ def test_rematerialized_iterations_give_the_same_loss_and_gradients():
   for a, b in zip(jax.tree.leaves(state_plain.params), jax.tree.leaves(state_remat.params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
   assert peak_remat < peak_plain  # The point of it: the compiled step needs less memory.
+
+
+def test_the_weight_average_follows_the_parameters_at_its_rate():
+  # ema_decay 0.05 sits under the warm-up cap (0.1 at step 0): a_1 = 0.05 p_0 + 0.95 p_1.
+  config = _tiny(discrete_ec_config, **{"train.ema_decay": 0.05})
+  mesh = train_step_lib.make_mesh(1)
+  model = factory.build_model(config, nnx.Rngs(config.seed))
+  graphdef, tx, state = train_step_lib.init_state(model, config.train)
+  p0 = jax.tree.map(np.asarray, state.params)
+  step_fn = train_step_lib.jit_train_step(graphdef, tx, config, mesh, state)
+  source = data_stream.BatchSource(config)
+  key = jax.random.key(0)
+  state, _ = step_fn(state, train_step_lib.shard_batch(source.batch(0), mesh), key)
+  p1 = jax.tree.map(np.asarray, state.params)
+  expected = jax.tree.map(lambda a, b: 0.05 * a + 0.95 * b, p0, p1)
+  jax.tree.map(lambda got, want: np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7),
+               jax.tree.map(np.asarray, state.ema_params), expected)
+  assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(state.ema_params),
+                                                      jax.tree.leaves(state.params)))
+  # Validation and evaluation read the average, not the raw weights.
+  assert train_step_lib.eval_params(state) is state.ema_params
+
+
+def test_the_weight_average_starts_fast_then_settles_at_its_decay():
+  rates = np.asarray(train_step_lib.ema_rate(np.array([0, 10, 90, 100_000]), 0.99))
+  np.testing.assert_allclose(rates, [0.1, 11 / 20, 91 / 100, 0.99], rtol=1e-6)
+
+
+def test_runs_without_an_average_keep_no_second_copy():
+  config = _tiny(discrete_ec_config)
+  model = factory.build_model(config, nnx.Rngs(config.seed))
+  _, _, state = train_step_lib.init_state(model, config.train)
+  assert state.ema_params is None
+  assert train_step_lib.eval_params(state) is state.params

@@ -117,6 +117,7 @@ def load_model(path, *, which="best"):
   """Loads (model, config) from a training workdir.
 
   which: 'best' (falls back to the latest when no best exists) or 'latest'.
+  A run that keeps a moving average of its weights (train.ema_decay) loads the average.
   """
   # Imported here: models depend on nothing in training, and this keeps the
   # import graph one-directional for the rest of the module.
@@ -135,5 +136,5 @@ def load_model(path, *, which="best"):
     ckpt.close()
   if restored is None:
     raise FileNotFoundError(f"no checkpoint found under {path}")
-  nnx.update(model, restored.params)
+  nnx.update(model, train_step_lib.eval_params(restored))
   return model, config

@@ -193,7 +193,7 @@ def train(config, workdir, *, validate_fn=None, log_to_console=True):
         if validate_fn and (periodic or (at_end and not recent)):
           finish_pending()
           last_val_step = step
-          scores = validate_fn(nnx.merge(graphdef, state.params), config)
+          scores = validate_fn(nnx.merge(graphdef, train_step_lib.eval_params(state)), config)
           score = float(np.mean(list(scores.values())))
           record = {f"val_solved_n{n}": s for n, s in scores.items()}
           record["val_solved_mean"] = score

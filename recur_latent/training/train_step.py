@@ -28,6 +28,10 @@ class TrainState:
   # int32 scalar: the step where the 'triggered' learning-rate decay began
   # (optimizer.NOT_TRIGGERED until validation reaches train.decay_trigger).
   decay_start: jax.Array
+  # An exponential moving average of `params` (train.ema_decay > 0), the
+  # weights that validation, the best checkpoint's evaluation and export use;
+  # None when the average is off, so older checkpoints keep their structure.
+  ema_params: nnx.State | None = None
 
 
 def make_mesh(num_devices=None):
@@ -40,10 +44,27 @@ def init_state(model, train_cfg):
   """Splits an NNX model into its static graph and a fresh TrainState."""
   graphdef, params = nnx.split(model, nnx.Param)
   tx = optimizer_lib.make_optimizer(train_cfg)
+  ema_params = (jax.tree.map(jnp.copy, params) if train_cfg.get("ema_decay", 0.0) > 0 else None)
   state = TrainState(step=jnp.zeros((), jnp.int32), params=params,
                      opt_state=tx.init(params),
-                     decay_start=jnp.full((), optimizer_lib.NOT_TRIGGERED, jnp.int32))
+                     decay_start=jnp.full((), optimizer_lib.NOT_TRIGGERED, jnp.int32),
+                     ema_params=ema_params)
   return graphdef, tx, state
+
+
+def eval_params(state):
+  """The weights to evaluate: the moving average when the run keeps one."""
+  return state.params if state.ema_params is None else state.ema_params
+
+
+def ema_rate(step, ema_decay):
+  """The average's decay for the update after `step` updates.
+
+  Capped by (1 + step) / (10 + step) so that the first few hundred steps do not
+  leave the average sitting near the random initialization.
+  """
+  step = jnp.asarray(step, jnp.float32)
+  return jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
 
 
 def global_norm(tree):
@@ -71,10 +92,14 @@ def train_step(state, batch, key, *, graphdef, tx, config):
   params, opt_state = jax.tree.map(
       lambda new, old: jnp.where(finite, new, old),
       (params, opt_state), (state.params, state.opt_state))
+  ema_params = state.ema_params
+  if ema_params is not None:
+    rate = ema_rate(state.step, config.train.ema_decay)
+    ema_params = jax.tree.map(lambda avg, new: rate * avg + (1.0 - rate) * new, ema_params, params)
   metrics = dict(metrics, loss=loss, grad_norm=grad_norm, param_norm=param_norm,
                  finite=finite, learning_rate=learning_rate)
   new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state,
-                         decay_start=state.decay_start)
+                         decay_start=state.decay_start, ema_params=ema_params)
   return new_state, metrics
 
 
