@@ -2,9 +2,16 @@
 import gzip
 import json
 
+import jax
+import pytest
+from flax import nnx
+
 from configs import discrete_ec as discrete_ec_config
+from recur_latent.models import factory
+from recur_latent.training import data_stream
 from recur_latent.training import profiling
 from recur_latent.training import throughput
+from recur_latent.training import train_step as train_step_lib
 
 
 def _write_trace(path, events):
@@ -57,3 +64,36 @@ def test_benchmark_profiles_the_real_train_step_on_the_cpu(tmp_path):
   # The kernels of one step cannot take longer than the traced steps' wall-clock allows.
   assert profile["total_ms_per_call"] < 50 * out["step_s"] * 1e3
   assert 0 < profile["busy_ms_per_call"] <= profile["span_ms_per_call"]
+
+
+@pytest.mark.parametrize("method,overrides", [
+    ("discrete_ec", {}),
+    ("discrete_ec", {"iterations": "all", "train_iters": 2}),
+])
+def test_model_flops_match_the_cpu_compilers_count_of_the_step(method, overrides):
+  # The CPU compiler counts every dot (the GPU's leaves out cuBLAS / cuDNN calls).
+  # With d = 256 the transformer's matmuls dominate, so the two counts agree
+  # up to the heads and elementwise work the model count leaves out.
+  config = discrete_ec_config.get_config("size=tiny")
+  config.model.d_model, config.model.num_heads, config.model.dropout = 256, 4, 0.0
+  for k, v in overrides.items():
+    config.train[k] = v
+  mesh = train_step_lib.make_mesh(1)
+  model = factory.build_model(config, nnx.Rngs(0))
+  graphdef, tx, state = train_step_lib.init_state(model, config.train)
+  batch_np = data_stream.BatchSource(config).batch(0)
+  step = train_step_lib.jit_train_step(graphdef, tx, config, mesh, state)
+  compiled = step.lower(state, train_step_lib.shard_batch(batch_np, mesh), jax.random.key(0)).compile()
+  xla = throughput.compiled_flops(compiled)
+  model_count = throughput.model_flops_per_step(
+      config, config.train.batch_size, throughput.padded_length(batch_np))
+  assert 0.75 * xla <= model_count <= 1.05 * xla, (model_count, xla)
+
+
+def test_block_applications_count_every_iteration_that_is_trained():
+  config = discrete_ec_config.get_config("size=tiny")
+  assert throughput.block_applications(config) == 1
+  config.train.iterations, config.train.train_iters = "all", 5
+  assert throughput.block_applications(config) == 5
+  config.train.iterations, config.train.rollout = "sample", True
+  assert throughput.block_applications(config) == 5
