@@ -61,9 +61,10 @@ def model_flops_per_step(config, batch_size, length):
 
   Per layer and token: 2 x (4 d^2 attention projections + 2 r d^2 MLP)
   forward, and 4 L d for the scores and the weighted sum; the backward
-  doubles the forward, so the total is 3x. Heads, embeddings, norms and the
-  relative-position tables are left out (7% of the CPU compiler's count for
-  the fast recipe's step).
+  doubles the forward, so the total is 3x. Heads, embeddings, norms, the
+  relative-position tables and the extra forward of model-drawn corruption
+  (train.corrupt_values=model) are left out: 8% of the CPU compiler's count
+  for the fast recipe's step.
   """
   m = config.model
   d, r = int(m.d_model), int(m.mlp_ratio)
