@@ -10,13 +10,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from configs import discrete_ec as discrete_ec_config
+from recur_latent.models import factory
 from recur_latent.training import checkpoints
 from recur_latent.training import config_checks
 from recur_latent.training import loop
 from recur_latent.training import metrics_writer
 from recur_latent.training import optimizer as optimizer_lib
+from recur_latent.training import train_step as train_step_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -326,9 +329,6 @@ def test_a_run_with_a_weight_average_resumes_exactly_and_loads_the_average(tmp_p
   np.testing.assert_allclose([_losses(split)[s] for s in (3, 4)],
                              [_losses(full)[s] for s in (3, 4)], rtol=1e-6)
   model, _ = checkpoints.load_model(full, which="latest")
-  from flax import nnx
-  from recur_latent.models import factory
-  from recur_latent.training import train_step as train_step_lib
   config = checkpoints.load_config(full)
   _, _, like = train_step_lib.init_state(factory.build_model(config, nnx.Rngs(0)), config.train)
   ckpt = checkpoints.Checkpointer(full)
@@ -337,7 +337,7 @@ def test_a_run_with_a_weight_average_resumes_exactly_and_loads_the_average(tmp_p
   finally:
     ckpt.close()
   loaded = jax.tree.leaves(nnx.state(model, nnx.Param))
-  for got, avg, raw in zip(loaded, jax.tree.leaves(state.ema_params), jax.tree.leaves(state.params)):
+  for got, avg in zip(loaded, jax.tree.leaves(state.ema_params)):
     np.testing.assert_array_equal(np.asarray(got), np.asarray(avg))
   assert not all(np.array_equal(np.asarray(a), np.asarray(r)) for a, r in
                  zip(jax.tree.leaves(state.ema_params), jax.tree.leaves(state.params)))

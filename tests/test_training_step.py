@@ -255,14 +255,9 @@ def test_rematerialized_iterations_give_the_same_loss_and_gradients():
 def test_the_weight_average_follows_the_parameters_at_its_rate():
   # ema_decay 0.05 sits under the warm-up cap (0.1 at step 0): a_1 = 0.05 p_0 + 0.95 p_1.
   config = _tiny(discrete_ec_config, **{"train.ema_decay": 0.05})
-  mesh = train_step_lib.make_mesh(1)
   model = factory.build_model(config, nnx.Rngs(config.seed))
-  graphdef, tx, state = train_step_lib.init_state(model, config.train)
-  p0 = jax.tree.map(np.asarray, state.params)
-  step_fn = train_step_lib.jit_train_step(graphdef, tx, config, mesh, state)
-  source = data_stream.BatchSource(config)
-  key = jax.random.key(0)
-  state, _ = step_fn(state, train_step_lib.shard_batch(source.batch(0), mesh), key)
+  p0 = jax.tree.map(np.asarray, nnx.state(model, nnx.Param))
+  state, _ = _one_step(config, train_step_lib.make_mesh(1))
   p1 = jax.tree.map(np.asarray, state.params)
   expected = jax.tree.map(lambda a, b: 0.05 * a + 0.95 * b, p0, p1)
   jax.tree.map(lambda got, want: np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7),

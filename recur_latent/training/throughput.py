@@ -46,14 +46,19 @@ def compiled_peak_bytes(compiled):
                + memory.output_size_in_bytes - memory.alias_size_in_bytes)
 
 
+def folded_iterations(config):
+  """Sequences per graph in a teacher-forced batch: 'all' folds every iteration in."""
+  if config.method in ("discrete", "discrete_ec") and config.train.iterations == "all":
+    return int(config.train.train_iters)
+  return 1
+
+
 def block_applications(config):
   """Transformer passes over the batch per train step (each with its backward)."""
   t = config.train
-  if config.method in ("feedforward", "cot"):
-    return 1
   if config.method in ("continuous", "e2e_recurrent") or t.get("rollout", False):
     return int(t.train_iters)  # Every iteration runs (and is backpropagated through).
-  return int(t.train_iters) if t.iterations == "all" else 1
+  return folded_iterations(config)
 
 
 def model_flops_per_step(config, batch_size, length):
@@ -120,11 +125,10 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None,
   step_s = _time_calls(run, list(zip(batches_np, batches)), steps)
   real = float(np.mean([b["length_B"].sum() for b in batches_np]))
   padded = float(np.mean([b["length_B"].shape[0] * padded_length(b) for b in batches_np]))
-  examples = config.train.batch_size
-  if config.method in ("discrete", "discrete_ec") and config.train.iterations == "all":
-    examples *= config.train.train_iters  # Folded iterations are extra sequences.
-    real *= config.train.train_iters
-    padded *= config.train.train_iters
+  folded = folded_iterations(config)  # Folded iterations are extra sequences.
+  examples = config.train.batch_size * folded
+  real *= folded
+  padded *= folded
   flops = float(np.mean([compiled_flops(compiled_by_length[padded_length(b)]) for b in batches_np]))
   model_flops = float(np.mean([model_flops_per_step(config, config.train.batch_size, padded_length(b))
                                for b in batches_np]))

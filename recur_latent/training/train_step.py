@@ -88,14 +88,14 @@ def train_step(state, batch, key, *, graphdef, tx, config):
   grad_norm = global_norm(grads)
   param_norm = global_norm(params)
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(param_norm)
-  # Keep the last good state so that a NaN never reaches a checkpoint.
-  params, opt_state = jax.tree.map(
-      lambda new, old: jnp.where(finite, new, old),
-      (params, opt_state), (state.params, state.opt_state))
   ema_params = state.ema_params
   if ema_params is not None:
     rate = ema_rate(state.step, config.train.ema_decay)
     ema_params = jax.tree.map(lambda avg, new: rate * avg + (1.0 - rate) * new, ema_params, params)
+  # Keep the last good state so that a NaN never reaches a checkpoint.
+  params, opt_state, ema_params = jax.tree.map(
+      lambda new, old: jnp.where(finite, new, old),
+      (params, opt_state, ema_params), (state.params, state.opt_state, state.ema_params))
   metrics = dict(metrics, loss=loss, grad_norm=grad_norm, param_norm=param_norm,
                  finite=finite, learning_rate=learning_rate)
   new_state = TrainState(step=state.step + 1, params=params, opt_state=opt_state,
