@@ -48,6 +48,32 @@ def _quickstart_facts(log_path):
           last, printed.groups() if printed else ("-", "-", "-"))
 
 
+def _kernel_kind(name):
+  """The README's grouping of the profile's kernels (section 4)."""
+  if "cudnn" in name or "sdpa" in name or "fmha" in name:
+    return "cuDNN flash attention, forward, backward and dbias"
+  if "nvjet" in name or "gemm" in name:
+    return "cuBLAS matmuls"
+  for part, kind in (("concatenate", "concatenations of the relative tables' gradients"),
+                     ("scatter", "scatters"), ("reduce", "reductions (the dbias diagonals)")):
+    if part in name:
+      return kind
+  return "other fusions"
+
+
+def profile_table():
+  """ms a step by kind, over the kernel table that experiments.benchmark printed."""
+  by_kind, total = {}, 0.0
+  with open(os.path.join(HERE, "logs", "bench_b128.log")) as f:
+    for line in f:
+      if line.startswith("| `"):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        by_kind[_kernel_kind(cells[0])] = by_kind.get(_kernel_kind(cells[0]), 0.0) + float(cells[1])
+        total += float(cells[1])
+  rows = [f"| {kind} | {ms:.1f} |" for kind, ms in sorted(by_kind.items(), key=lambda kv: -kv[1])]
+  return ["| kind | ms per step |", "|---|---|", *rows, f"| the listed kernels | {total:.1f} |"]
+
+
 def main():
   ema = {"4., average 0.998 (session 12)": artifacts.halting_results(
              os.path.join(HERE, "continuous", "eval"), "oracle"),
@@ -91,6 +117,8 @@ def main():
     fmt = lambda stop, last: str(stop) if stop else f"not by {last}"
     lines.append(f"| {seed} | {shipped[seed]} | {d99} | {fmt(s99, l99)} | {' / '.join(p99)} | "
                  f"{fmt(s995, l995)} | {' / '.join(p995)} |")
+  lines += ["", "## The fused train step's largest kernels by kind (logs/bench_b128.log)", "",
+            *profile_table()]
   with open(os.path.join(HERE, "tables.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
   print("\n".join(lines))
