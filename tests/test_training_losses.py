@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from recur_latent.data import cot
 from recur_latent.data import text
 from recur_latent.data import tokenize
 from recur_latent.data import vocab as vocab_lib
@@ -222,3 +223,33 @@ def test_prefix_value_targets_evaluate_each_left_hand_side_left_to_right():
   pair_BL, second_BL = losses.pair_value_targets(state_BLF, VOCAB)
   assert np.where(np.asarray(second_BL[0]))[0].tolist() == [rows[1], rows[4]]
   assert np.asarray(pair_BL[0, [rows[1], rows[4]]]).tolist() == [17, 9]
+
+
+def test_chain_of_thought_accuracy_is_split_by_kind_of_target():
+  # Trace: x_7 = 20 ; x_4 = 2 ; x_3 = x_7 + x_4 = 22 ; x_9 = x_3 = 22 ; x_1 = x_3 + x_7 + x_4 = 21 ;
+  flat = vocab_lib.FlatVocab(23, 16)
+  ids = cot.cot_ids(text.parse(PROBLEM, num_names=16), flat)
+  prompt_length = ids.index(flat.TRACE) + 1
+  tokens_BL = jnp.asarray([ids])
+  loss_mask_BL = jnp.asarray([[prompt_length - 1 <= i <= len(ids) - 2 for i in range(len(ids))]])
+  logits_BLV = 20.0 * jax.nn.one_hot(tokens_BL[:, 1:], flat.size)  # Each target predicted right ...
+  logits_BLV = jnp.pad(logits_BLV, ((0, 0), (0, 1), (0, 0)))
+  row = tokens_BL[0].tolist()
+  value_positions = [i for i in range(len(row) - 1) if row[i] == flat.EQUALS and
+                     flat.VALUE_BASE <= row[i + 1] < flat.name_base and i >= prompt_length]
+  assert len(value_positions) == 5  # leaf, leaf, 2 operands, copy, 3 operands.
+  wrong_value = value_positions[4]  # ... except the value of the three-operand step ...
+  wrong_name = value_positions[2] + 3  # ... and the name defined by the step after the 2-operand one.
+  assert row[wrong_name] >= flat.name_base
+  for i in (wrong_value, wrong_name - 1):
+    logits_BLV = logits_BLV.at[0, i].set(20.0 * jax.nn.one_hot((row[i + 1] + 1) % flat.size, flat.size))
+  _, metrics = losses.next_token_loss(logits_BLV, tokens_BL, loss_mask_BL, flat)
+  assert metrics["value_accuracy_leaf"] == 1.0
+  assert metrics["value_accuracy_copy"] == 1.0
+  assert metrics["value_accuracy_2ops"] == 1.0
+  assert metrics["value_accuracy_3ops"] == 0.0
+  assert metrics["value_token_accuracy"] == pytest.approx(4 / 5)
+  num_names = sum(1 for i in range(prompt_length, len(row)) if row[i] >= flat.name_base)
+  assert metrics["name_accuracy"] == pytest.approx((num_names - 1) / num_names)
+  assert metrics["trace_accuracy"] == 0.0
+  assert "value_accuracy_leaf" not in losses.next_token_loss(logits_BLV, tokens_BL, loss_mask_BL)[1]

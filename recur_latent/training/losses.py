@@ -8,6 +8,7 @@ factors is learned quickly either way, but in the faithful mode the few due
 values are a ~1% share of the loss, which is one reason for the long plateau.
 """
 import jax.numpy as jnp
+from jax import lax
 import optax
 
 from recur_latent.data import vocab as vocab_lib
@@ -64,11 +65,12 @@ def state_loss(logits, targets_BLF, node_depth_BL, t_B, *, mode, value_weight=4.
   return loss, metrics
 
 
-def next_token_loss(logits_BLV, tokens_BL, loss_mask_BL):
+def next_token_loss(logits_BLV, tokens_BL, loss_mask_BL, flat_vocab=None):
   """Chain-of-thought: next-token cross-entropy on the trace tokens only.
 
   logits at position i predict token i + 1; loss_mask_BL marks the positions
-  whose next token is part of the trace.
+  whose next token is part of the trace. With `flat_vocab` (vocab.FlatVocab)
+  the metrics also split the accuracy by kind of target (trace_kind_metrics).
   """
   ce_BL = optax.softmax_cross_entropy_with_integer_labels(
       logits_BLV[:, :-1].astype(jnp.float32), tokens_BL[:, 1:])
@@ -80,7 +82,42 @@ def next_token_loss(logits_BLV, tokens_BL, loss_mask_BL):
       "token_accuracy": (correct_BL * mask_BL).sum() / jnp.maximum(mask_BL.sum(), 1.0),
       "trace_accuracy": all_right_B.mean(),
   }
+  if flat_vocab is not None:
+    metrics.update(trace_kind_metrics(correct_BL, mask_BL > 0, tokens_BL, flat_vocab))
   return loss, metrics
+
+
+# Value targets of a trace step by its operand count: `x = 20` (a leaf's
+# literal), `x = y = 17` (one operand: a copy), then two and three operands.
+_VALUE_KINDS = ("leaf", "copy", "2ops", "3ops")
+
+
+def trace_kind_metrics(correct_BL, mask_BL, tokens_BL, flat_vocab):
+  """Where a chain of thought goes wrong: accuracy on name targets and on value targets by kind.
+
+  correct_BL / mask_BL are over the L - 1 predicting positions (position i
+  predicts token i + 1). A value target's kind is the number of operands of
+  its trace step, read from the names written since the step began (after
+  the last ';' or TRACE): the defined name plus its operands. Steps with more
+  than three operands count as `3ops`.
+  """
+  next_BL = tokens_BL[:, 1:]
+  is_name_BL = tokens_BL >= flat_vocab.name_base
+  starts_step_BL = (tokens_BL == flat_vocab.SEPARATOR) | (tokens_BL == flat_vocab.TRACE)
+  names_so_far_BL = jnp.cumsum(is_name_BL, axis=1)
+  names_before_step_BL = lax.cummax(jnp.where(starts_step_BL, names_so_far_BL, 0), axis=1)
+  operands_BL = (names_so_far_BL - names_before_step_BL)[:, :-1] - 1
+  value_BL = mask_BL & (next_BL >= flat_vocab.VALUE_BASE) & (next_BL < flat_vocab.name_base)
+  name_BL = mask_BL & (next_BL >= flat_vocab.name_base)
+
+  def accuracy(where_BL):
+    return (correct_BL & where_BL).sum() / jnp.maximum(where_BL.sum(), 1)
+
+  metrics = {"name_accuracy": accuracy(name_BL), "value_token_accuracy": accuracy(value_BL)}
+  for k, kind in enumerate(_VALUE_KINDS):
+    of_kind_BL = (operands_BL >= k) if k == len(_VALUE_KINDS) - 1 else (operands_BL == k)
+    metrics[f"value_accuracy_{kind}"] = accuracy(value_BL & of_kind_BL)
+  return metrics
 
 
 def _value_table(tokens_BLF, defining_BL, vocab):

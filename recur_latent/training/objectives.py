@@ -184,7 +184,8 @@ def feedforward_loss(model, batch, key, config):
 
 def cot_loss(model, batch, key, config):
   logits_BLV = model(batch["tokens_BL"], dropout_key=_dropout_key(config.model, key))
-  return losses.next_token_loss(logits_BLV, batch["tokens_BL"], batch["loss_mask_BL"])
+  flat_vocab = vocab_lib.FlatVocab(config.data.modulus, config.data.num_names)
+  return losses.next_token_loss(logits_BLV, batch["tokens_BL"], batch["loss_mask_BL"], flat_vocab)
 
 
 def loss_fn(model, batch, key, config):
