@@ -12,6 +12,11 @@ def vocab_from_config(cfg) -> vocab_lib.Vocab:
   return vocab_lib.Vocab(modulus=cfg.data.modulus, num_names=cfg.data.num_names)
 
 
+def flat_vocab_from_config(cfg) -> vocab_lib.FlatVocab:
+  """The data's flat vocabulary (the chain-of-thought sequences' ids)."""
+  return vocab_lib.FlatVocab(cfg.data.modulus, cfg.data.num_names)
+
+
 def cot_vocab_size(cfg) -> int:
   """Flat vocabulary size of the chain-of-thought LM.
 
@@ -21,7 +26,7 @@ def cot_vocab_size(cfg) -> int:
   size = getattr(cfg.model, "cot_vocab_size", 0)
   if size > 0:
     return int(size)
-  return vocab_lib.FlatVocab(cfg.data.modulus, cfg.data.num_names).size
+  return flat_vocab_from_config(cfg).size
 
 
 def recurrent_iters(cfg) -> int:

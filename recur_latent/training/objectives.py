@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from recur_latent.data import vocab as vocab_lib
+from recur_latent.models import factory
 from recur_latent.models import recurrence
 from recur_latent.training import corruption
 from recur_latent.training import losses
@@ -184,8 +185,8 @@ def feedforward_loss(model, batch, key, config):
 
 def cot_loss(model, batch, key, config):
   logits_BLV = model(batch["tokens_BL"], dropout_key=_dropout_key(config.model, key))
-  flat_vocab = vocab_lib.FlatVocab(config.data.modulus, config.data.num_names)
-  return losses.next_token_loss(logits_BLV, batch["tokens_BL"], batch["loss_mask_BL"], flat_vocab)
+  return losses.next_token_loss(logits_BLV, batch["tokens_BL"], batch["loss_mask_BL"],
+                                factory.flat_vocab_from_config(config))
 
 
 def loss_fn(model, batch, key, config):
