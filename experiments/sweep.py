@@ -24,6 +24,7 @@ from recur_latent.evaluation import ood
 from recur_latent.evaluation import plots
 from recur_latent.evaluation import tables
 from recur_latent.training import checkpoints
+from recur_latent.training import compile_cache
 from recur_latent.training import loop
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,6 +33,9 @@ _SWEEP = flags.DEFINE_string("sweep", None, "Sweep file, optionally with ':arg'.
 _WORKDIR_ROOT = flags.DEFINE_string("workdir_root", None, "Parent of the run directories "
                                     "(default: runs/<sweep file name>).")
 _ONLY = flags.DEFINE_list("only", None, "Run only these run names.")
+_COMPILE_CACHE = flags.DEFINE_string(
+    "compilation_cache_dir", compile_cache.DEFAULT_DIR,
+    "Persistent cache of compiled steps, shared by the runs ('' turns it off).")
 
 
 def _resolve(path: str) -> str:
@@ -154,6 +158,7 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   if not _SWEEP.value:
     raise app.UsageError("--sweep is required")
+  logging.info("compilation cache: %s", compile_cache.enable(_COMPILE_CACHE.value))
   sweep_name = os.path.splitext(os.path.basename(_SWEEP.value.partition(":")[0]))[0]
   root = _WORKDIR_ROOT.value or os.path.join("runs", sweep_name)
   run_sweep(_SWEEP.value, root, only=_ONLY.value)

@@ -10,12 +10,16 @@ from absl import logging
 from ml_collections import config_flags
 
 from recur_latent.training import checkpoints
+from recur_latent.training import compile_cache
 from recur_latent.training import loop
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training config file.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics.")
 _FINAL_EVAL = flags.DEFINE_bool("final_eval", True,
                                 "Evaluate at 1x, 2x and 4x the training size at the end.")
+_COMPILE_CACHE = flags.DEFINE_string(
+    "compilation_cache_dir", compile_cache.DEFAULT_DIR,
+    "Persistent cache of compiled steps, so that re-runs skip the compiles ('' turns it off).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -23,6 +27,7 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
   checkpoints.quiet_checkpoint_logs()
+  logging.info("compilation cache: %s", compile_cache.enable(_COMPILE_CACHE.value))
   config = _CONFIG.value
   summary = loop.train(config, _WORKDIR.value)
   logging.info("training summary: %s", summary)

@@ -134,7 +134,9 @@ def _start_training(workdir, num_steps):
   args = [sys.executable, "-m", "experiments.train",
           "--config=configs/discrete_ec.py:size=tiny", f"--workdir={workdir}",
           f"--config.train.num_steps={num_steps}", "--config.train.checkpoint_every=5",
-          "--config.train.log_every=1", "--nofinal_eval"]
+          "--config.train.log_every=1", "--nofinal_eval",
+          # The restart then loads its compile from this run's own cache, not ~/.cache.
+          f"--compilation_cache_dir={os.path.dirname(workdir)}/jax_cache"]
   # One device: this test is about signals and restarts, and a sharded
   # checkpoint save of 8 emulated devices costs seconds in each fresh process.
   env = dict(os.environ, XLA_FLAGS=re.sub(r"--xla_force_host_platform_device_count=\d+", "",
