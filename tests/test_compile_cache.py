@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-
 from recur_latent.training import compile_cache
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,4 +39,3 @@ def test_the_environment_variable_wins_and_empty_turns_it_off(tmp_path):
   assert f"in use: {env_cache}" in out
   assert not os.path.exists(flag_cache) and os.listdir(env_cache)
   assert "in use: None" in _run("")
-
