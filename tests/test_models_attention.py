@@ -262,7 +262,7 @@ def test_transformer_default_positions_train_without_scatter(explicit_positions)
 
 
 @pytest.mark.parametrize("position,relative_scores", [
-    ("relative", "dense"), ("relative", "fused"), ("relative", "banded"),
+    ("relative", "dense"), ("relative", "fused"), ("relative", "banded"), ("relative", "flash"),
     ("rope", "dense"), ("absolute", "dense"), ("none", "dense")])
 def test_a_suffix_over_the_cache_equals_the_whole_sequence(position, relative_scores):
   # 40 > 2 * rel_window: the banded path applies to the whole sequence.

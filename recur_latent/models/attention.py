@@ -60,6 +60,12 @@ without float32 [B, H, L, L] scores and probabilities in memory; only the
 16-bit bias (and, in training, its gradient) is materialized. Elsewhere XLA's
 reference runs the same function. No attention dropout on this path.
 
+With `relative_scores='flash'` (flash_relative.py) the relative terms never
+reach memory as a [B, H, L, L] tensor: a Pallas (Triton) flash-attention
+kernel adds them inside each tile from two small band tables, forward and
+backward, on the full sequence and on a rollout's suffix alike. Off a GPU the
+same function runs in plain JAX. No attention dropout on this path either.
+
 Scores and softmax run in float32 whatever the compute dtype; matmul inputs use
 the compute dtype. The same code serves full sequences (keys = the sequence)
 and incremental decoding (keys = a fixed-size cache [B, S, H, K] into which the
@@ -70,9 +76,10 @@ import jax.numpy as jnp
 from flax import nnx
 
 from recur_latent.models import banded
+from recur_latent.models import flash_relative
 from recur_latent.models import positions as positions_lib
 
-RELATIVE_SCORES = ("dense", "banded", "fused")
+RELATIVE_SCORES = ("dense", "banded", "fused", "flash")
 
 
 def fused_implementation(dtype) -> str:
@@ -236,6 +243,10 @@ class CausalSelfAttention(nnx.Module):
           and banded.applies(x_BQD.shape[1], self.rel_window)):
         out_BQHK = self._banded(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK, dropout_key)
         return self._output(out_BQHK, new_cache, None)
+      if (aligned or suffix_start) and not collect and self.relative_scores == "flash":
+        out_BQHK = self._flash(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK, dropout_key,
+                               0 if aligned else suffix_start)
+        return self._output(out_BQHK, new_cache, None)
       if aligned and not collect and self.relative_scores == "fused":
         out_BQHK = self._fused(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK, dropout_key)
         return self._output(out_BQHK, new_cache, None)
@@ -298,6 +309,13 @@ class CausalSelfAttention(nnx.Module):
     return jax.nn.dot_product_attention(
         q_BQHK, k_BQHK, v_BQHK, bias=bias_BHQS.astype(q_BQHK.dtype), scale=scale,
         is_causal=True, implementation=fused_implementation(q_BQHK.dtype))
+
+  def _flash(self, q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, dropout_key, query_offset):
+    """The aligned or suffix relative path as one Pallas kernel (flash_relative.py); same output."""
+    if dropout_key is not None and self.dropout_rate > 0.0:
+      raise ValueError("relative_scores='flash' has no attention dropout; set model.dropout=0")
+    return flash_relative.attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK,
+                                    scale=(3.0 * self.head_dim) ** -0.5, query_offset=query_offset)
 
   def _fused_suffix(self, q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, positions_BQ, key_pos_BS):
     """`_fused` for queries that start past the first key (a rollout's suffix); same values.

@@ -65,8 +65,9 @@ def check_config(config, *, num_devices=1):
   _require(m.get("relative_scores", "dense") in RELATIVE_SCORES, "model.relative_scores",
            f"unknown {m.get('relative_scores')!r}; expected one of {RELATIVE_SCORES}")
   _require(0.0 <= m.dropout < 1.0, "model.dropout", f"must be in [0, 1), got {m.dropout}")
-  _require(not (m.get("relative_scores", "dense") == "fused" and m.dropout > 0), "model.dropout",
-           f"relative_scores='fused' has no attention dropout; got dropout={m.dropout}")
+  scores = m.get("relative_scores", "dense")
+  _require(not (scores in ("fused", "flash") and m.dropout > 0), "model.dropout",
+           f"relative_scores={scores!r} has no attention dropout; got dropout={m.dropout}")
   _require(m.dtype in ("float32", "bfloat16"), "model.dtype",
            f"must be float32 or bfloat16, got {m.dtype!r}")
 

@@ -88,3 +88,17 @@ pack_results() {
     --exclude='*.json.gz' --exclude='*.npz' -C "$(dirname "$R")" "$(basename "$R")"
   log "packed: $(ls -la "$out" | awk '{print $5, $9}')"
 }
+
+# qs_run NAME CORE OVERRIDES...: one quickstart (${QS:-configs/quickstart.py})
+# on the host CPU, pinned to CORE, until the deadline (25 s kept) or
+# QS_STEPS steps, whichever comes first; the target still stops it.
+qs_run() {
+  local name=$1 core=$2; shift 2
+  local b=$(( $(left) - 25 ))
+  [ "$b" -gt 120 ] || { log "$name: no time left"; return; }
+  log "$name: on core $core for at most ${b}s"
+  JAX_PLATFORMS=cpu taskset -c "$core" python3 -m experiments.train --config="${QS:-configs/quickstart.py}" \
+    --workdir="$R/$name" --config.train.max_train_seconds=$b --config.train.num_steps=${QS_STEPS:-5000} \
+    "$@" ${QS_EXTRA:-} > "$R/$name.log" 2>&1
+  log "$name: done (exit $?): $(grep -o 'stopped at step [0-9]*\|time_to_target_s.: [0-9.]*\|final_step.: [0-9]*' "$R/$name.log" | tr '\n' ' ')"
+}

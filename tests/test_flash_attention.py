@@ -1,0 +1,94 @@
+"""relative_scores='flash': relative attention as a Pallas kernel (models/flash_relative.py).
+
+The kernels run here through Pallas' interpreter, against the plain-JAX
+reference and against the dense path of the attention layer; on a GPU they are
+compiled by Triton (timed in results/, not here).
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from configs import common
+from recur_latent.models import attention
+from recur_latent.models import flash_relative
+from recur_latent.training import config_checks
+from tests.test_banded_attention import _layer_outputs, _normal
+
+
+def _kernel_inputs(queries, keys, window, head_dim, seed):
+  q = _normal(seed, 2, queries, 2, head_dim)
+  k, v = (_normal(seed + i, 2, keys, 2, head_dim) for i in (1, 2))
+  # Large relative tables, so that a misplaced band term shows.
+  kr, qr = (_normal(seed + i, window + 1, 2, head_dim, scale=2.0) for i in (3, 4))
+  return q, k, v, kr, qr
+
+
+def _outputs_and_grads(implementation, args, offset, cotangent):
+  def run(*args):
+    return flash_relative.attention(*args, scale=0.3, query_offset=offset,
+                                    implementation=implementation, block_q=16, block_k=16)
+  out = jax.jit(run)(*args)
+  grads = jax.jit(jax.grad(lambda *a: (run(*a) * cotangent).sum(), argnums=tuple(range(5))))(*args)
+  return out, grads
+
+
+# Lengths off the 16-blocks, a head dim padded to 32, windows below and
+# above a block, and queries that start inside the keys (a rollout's suffix).
+@pytest.mark.parametrize("queries,keys,window,head_dim,offset", [
+    (40, 40, 8, 24, 0), (37, 100, 20, 16, 63), (50, 50, 64, 8, 0)])
+def test_kernels_match_the_reference_with_gradients(queries, keys, window, head_dim, offset):
+  args = _kernel_inputs(queries, keys, window, head_dim, seed=queries)
+  cotangent = _normal(7, 2, queries, 2, head_dim)
+  with jax.default_matmul_precision("highest"):
+    ref_out, ref_grads = _outputs_and_grads("xla", args, offset, cotangent)
+    out, grads = _outputs_and_grads("interpret", args, offset, cotangent)
+  np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
+  for name, g, g_ref in zip(("q", "k", "v", "kr", "qr"), grads, ref_grads):
+    scale = float(jnp.abs(g_ref).max())
+    assert scale > 0, name
+    np.testing.assert_allclose(g / scale, g_ref / scale, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("implementation", ["xla", "interpret"])
+def test_flash_layer_and_its_gradients_match_dense(implementation, monkeypatch):
+  """The band decomposition (far bucket folded into the queries) is the same attention."""
+  monkeypatch.setattr(flash_relative, "default_implementation", lambda: implementation)
+  window, length, d_model = 8, 37, 16
+  layer = attention.CausalSelfAttention(d_model, 2, position="relative", rel_window=window,
+                                        rngs=nnx.Rngs(0))
+  x = _normal(1, 2, length, d_model)
+  rel = _normal(2, window + 1, d_model, scale=3.0)
+  with jax.default_matmul_precision("highest"):
+    y_dense, (dp_dense, dx_dense) = _layer_outputs(layer, x, rel, "dense")
+    y_flash, (dp_flash, dx_flash) = _layer_outputs(layer, x, rel, "flash")
+  np.testing.assert_allclose(y_flash, y_dense, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dx_flash, dx_dense, rtol=1e-4, atol=1e-5)
+  for (path, g_flash), g_dense in zip(jax.tree_util.tree_leaves_with_path(dp_flash),
+                                      jax.tree.leaves(dp_dense)):
+    scale = float(jnp.abs(g_dense).max())
+    np.testing.assert_allclose(g_flash / scale, g_dense / scale, atol=2e-5, err_msg=str(path))
+
+
+def test_bad_arguments_and_dropout_are_refused():
+  q, k, v, kr, qr = _kernel_inputs(8, 8, 4, 8, seed=0)
+  with pytest.raises(ValueError, match="power of two"):
+    flash_relative.attention(q, k, v, kr, qr, scale=1.0, implementation="interpret", block_q=24)
+  with pytest.raises(ValueError, match="W \\+ 1 >= 2"):
+    flash_relative.attention(q, k, v, kr[:1], qr[:1], scale=1.0)
+  with pytest.raises(ValueError, match="need keys up to"):
+    flash_relative.attention(q, k, v, kr, qr, scale=1.0, query_offset=1)
+  with pytest.raises(ValueError, match="unknown implementation"):
+    flash_relative.attention(q, k, v, kr, qr, scale=1.0, implementation="cuda")
+  assert flash_relative.default_implementation() == "xla"  # This CPU.
+  layer = attention.CausalSelfAttention(8, 2, position="relative", rel_window=4,
+                                        relative_scores="flash", dropout_rate=0.1,
+                                        rngs=nnx.Rngs(0))
+  with pytest.raises(ValueError, match="dropout"):
+    layer(jnp.zeros((1, 6, 8)), rel_RD=jnp.zeros((5, 8)), dropout_key=jax.random.key(0))
+  cfg = common.base_config()
+  cfg.model.relative_scores = "flash"
+  cfg.model.dropout = 0.1
+  with pytest.raises(ValueError, match="model.dropout"):
+    config_checks.check_config(cfg)
