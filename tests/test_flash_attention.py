@@ -92,3 +92,18 @@ def test_bad_arguments_and_dropout_are_refused():
   cfg.model.dropout = 0.1
   with pytest.raises(ValueError, match="model.dropout"):
     config_checks.check_config(cfg)
+
+
+@pytest.mark.parametrize("offset", [0, 5])
+def test_band_table_is_both_relative_halves_at_each_query_and_distance(offset):
+  window, queries = 4, 7
+  q, k, _, kr, qr = _kernel_inputs(queries, offset + queries, window, 8, seed=3)
+  q_far, band = flash_relative.band_table(q, k, kr, qr, offset)
+  np.testing.assert_allclose(q_far, q + qr[window], rtol=1e-6)
+  for i in range(queries):
+    for r in range(window):
+      key = offset + i - r
+      want = jnp.einsum("bhk,hk->bh", q[:, i], kr[r] - kr[window])
+      if key >= 0:
+        want = want + jnp.einsum("bhk,hk->bh", k[:, key], qr[r] - qr[window])
+      np.testing.assert_allclose(band[:, :, i, r], want, rtol=1e-5, atol=1e-5, err_msg=f"{i}, {r}")

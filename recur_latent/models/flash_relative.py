@@ -10,15 +10,15 @@ into the queries as q_i + qr_W). What is left,
 
   band(i, j) = q_i . (kr_r - kr_W) + (qr_r - qr_W) . k_j     for 0 <= p_i - j < W,
 
-is zero beyond W diagonals. Its two small tables, c2p [B, H, Q, W] and
-p2c [B, H, W, S], are formed by XLA; the kernel is a flash attention over
-(q + qr_W) . k that, only on the key tiles within W of the diagonal, gathers
-band(i, j) from those tables. No [B, H, Q, S] tensor (scores, probabilities or
-a bias, as the 'fused' path's cuDNN call needs) ever reaches memory, in the
-forward or in the backward, whose kernels write the tables' gradients straight
-from each tile's dS: an entry (i, r) of c2p has one key and (r, j) of p2c one
-query, so every gradient entry is stored once and nothing is accumulated
-across programs.
+is zero beyond W diagonals. XLA forms it as one small table per query,
+band [B, H, Q, W] at (i, r) for the key j = p_i - r (the p2c half read along
+its diagonals by a skew); the kernel is a flash attention over (q + qr_W) . k
+that, only on the key tiles within W of the diagonal, gathers band(i, p_i - j)
+from the query's row. No [B, H, Q, S] tensor (scores, probabilities or a
+bias, as the 'fused' path's cuDNN call needs) ever reaches memory, in the
+forward or in the backward, whose dq kernel writes the table's gradient
+straight from each tile's dS: an entry (i, r) has one key, so every gradient
+entry is stored once and nothing is accumulated across programs.
 
 `attention` takes queries at positions query_offset + [0, Q) against keys at
 [0, S): offset 0 is the full sequence (training), S - Q a rollout's suffix.
@@ -66,10 +66,9 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
   if query_offset < 0 or query_offset + num_queries > num_keys:
     raise ValueError(f"queries at [{query_offset}, {query_offset + num_queries}) need keys up to "
                      f"their last position; got {num_keys} keys")
-  q_BQHK, c2p_BHQW, p2c_BHWS = band_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK)
+  q_BQHK, band_BHQW = band_table(q_BQHK, k_BSHK, kr_RHK, qr_RHK, query_offset)
   if implementation == "xla":
-    return reference(q_BQHK, k_BSHK, v_BSHK, c2p_BHQW, p2c_BHWS, scale=scale,
-                     query_offset=query_offset)
+    return reference(q_BQHK, k_BSHK, v_BSHK, band_BHQW, scale=scale, query_offset=query_offset)
   for name, size in (("block_q", block_q), ("block_k", block_k)):
     if size < 16 or size & (size - 1):
       raise ValueError(f"{name} must be a power of two >= 16, got {size}")
@@ -80,15 +79,18 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
   pad = lambda x, *widths: jnp.pad(x, [(0, w) for w in widths])
   out_BQHK = _kernel_attention(
       pad(q_BQHK, 0, pad_q, 0, pad_d), pad(k_BSHK, 0, pad_k, 0, pad_d),
-      pad(v_BSHK, 0, pad_k, 0, pad_d), pad(c2p_BHQW, 0, 0, pad_q, pad_w),
-      pad(p2c_BHWS, 0, 0, pad_w, pad_k),
+      pad(v_BSHK, 0, pad_k, 0, pad_d), pad(band_BHQW, 0, 0, pad_q, pad_w),
       _Static(scale, query_offset, window, block_q, block_k, num_warps, num_stages,
               implementation == "interpret"))
   return out_BQHK[:, :num_queries, :, :head_dim]
 
 
-def band_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK):
-  """(q + qr_W, c2p [B, H, Q, W], p2c [B, H, W, S]): the kernel's inputs, in the dtype of q."""
+def band_table(q_BQHK, k_BSHK, kr_RHK, qr_RHK, query_offset):
+  """(q + qr_W, band [B, H, Q, W]): the kernel's inputs, in the dtype of q.
+
+  band[i, r] = q_i . (kr_r - kr_W) + (qr_r - qr_W) . k_{p_i - r}, 0 where
+  p_i - r < 0 (no such key).
+  """
   window = kr_RHK.shape[0] - 1
   dt, f32 = q_BQHK.dtype, jnp.float32
   kr_RHK, qr_RHK = kr_RHK.astype(f32), qr_RHK.astype(f32)
@@ -96,20 +98,36 @@ def band_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK):
                         preferred_element_type=f32)
   p2c_BHWS = jnp.einsum("bshk,rhk->bhrs", k_BSHK, (qr_RHK[:window] - qr_RHK[window]).astype(dt),
                         preferred_element_type=f32)
+  by_query_BHQW = jnp.swapaxes(_by_query(p2c_BHWS, query_offset, q_BQHK.shape[1]), -1, -2)
   q_far_BQHK = (q_BQHK.astype(f32) + qr_RHK[window]).astype(dt)
-  return q_far_BQHK, c2p_BHQW.astype(dt), p2c_BHWS.astype(dt)
+  return q_far_BQHK, (c2p_BHQW + by_query_BHQW).astype(dt)
 
 
-def reference(q_BQHK, k_BSHK, v_BSHK, c2p_BHQW, p2c_BHWS, *, scale, query_offset):
+def _by_query(p2c_BHWS, query_offset, num_queries):
+  """[..., W, Q]: entry (r, i) is p2c[r, query_offset + i - r], 0 where that key is < 0.
+
+  A skew, not a gather: padded to rows of M = W + S + 1 (W zeros in front, one
+  behind) and read in rows of M - 1, row r shifts left by r, so column
+  query_offset + W + i holds p2c[r, query_offset + i - r] (the front zeros
+  where that is negative). Autodiff's transpose is the reverse skew.
+  """
+  *lead, window, num_keys = p2c_BHWS.shape
+  padded = jnp.pad(p2c_BHWS, [(0, 0)] * len(lead) + [(0, 0), (window, 1)])
+  row = num_keys + window
+  flat = padded.reshape(*lead, window * (row + 1))[..., : window * row]
+  start = query_offset + window
+  return flat.reshape(*lead, window, row)[..., start:start + num_queries]
+
+
+def reference(q_BQHK, k_BSHK, v_BSHK, band_BHQW, *, scale, query_offset):
   """What the kernels compute, in plain JAX with [B, H, Q, S] scores (float32)."""
   f32 = jnp.float32
-  window = c2p_BHQW.shape[-1]
+  window = band_BHQW.shape[-1]
   num_queries, num_keys = q_BQHK.shape[1], k_BSHK.shape[1]
   r_QS = (query_offset + jnp.arange(num_queries))[:, None] - jnp.arange(num_keys)[None, :]
   in_band_QS = (r_QS >= 0) & (r_QS < window)
   r_11QS = jnp.clip(r_QS, 0, window - 1)[None, None]
-  band_BHQS = (jnp.take_along_axis(c2p_BHQW.astype(f32), r_11QS, axis=-1)
-               + jnp.take_along_axis(p2c_BHWS.astype(f32), r_11QS, axis=-2))
+  band_BHQS = jnp.take_along_axis(band_BHQW.astype(f32), r_11QS, axis=-1)
   scores_BHQS = jnp.einsum("bqhk,bshk->bhqs", q_BQHK, k_BSHK, preferred_element_type=f32)
   scores_BHQS = (scores_BHQS + jnp.where(in_band_QS, band_BHQS, 0.0)) * scale
   scores_BHQS = jnp.where(r_QS >= 0, scores_BHQS, _MASKED)
@@ -155,12 +173,11 @@ def _tile_geometry(st: _Static, first_query, first_key):
   return r, rows, cols
 
 
-def _tile_scores(st: _Static, q, k, c2p_ref, p2c_ref, first_query, first_key, c2p_row0, p2c_col0,
-                 near: bool):
+def _tile_scores(st: _Static, q, k, band_ref, first_query, first_key, band_row0, near: bool):
   """Scaled scores of one tile [BQ, BK] (float32); near tiles add the band and the causal mask.
 
-  c2p_ref holds rows from c2p_row0 (the tile's queries at c2p_row0 + rows) and
-  p2c_ref columns from p2c_col0, so both gathers stay inside the program's block.
+  band_ref holds the table's rows from band_row0 (the tile's queries are
+  band_row0 + rows), so the gather stays inside the program's block.
   """
   s = _mm(q, k, 1, 1)
   if not near:
@@ -168,9 +185,8 @@ def _tile_scores(st: _Static, q, k, c2p_ref, p2c_ref, first_query, first_key, c2
   r, rows, cols = _tile_geometry(st, first_query, first_key)
   in_band = (r >= 0) & (r < st.window)
   r_in = jnp.clip(r, 0, st.window - 1)
-  band = (plgpu.load(c2p_ref.at[c2p_row0 + rows, r_in], mask=in_band, other=0.0).astype(jnp.float32)
-          + plgpu.load(p2c_ref.at[r_in, p2c_col0 + cols], mask=in_band, other=0.0).astype(jnp.float32))
-  s = (s + band) * st.scale
+  band = plgpu.load(band_ref.at[band_row0 + rows, r_in], mask=in_band, other=0.0)
+  s = (s + band.astype(jnp.float32)) * st.scale
   return jnp.where(r >= 0, s, _MASKED), (r_in, in_band, rows, cols)
 
 
@@ -190,7 +206,7 @@ def _query_ranges(st: _Static, first_key, num_query_blocks):
   return start, far_start
 
 
-def _forward_kernel(q_ref, k_ref, v_ref, c2p_ref, p2c_ref, o_ref, lse_ref, *, st: _Static):
+def _forward_kernel(q_ref, k_ref, v_ref, band_ref, o_ref, lse_ref, *, st: _Static):
   first_query = pl.program_id(0) * st.block_q
   q = q_ref[...]
   num_key_blocks = k_ref.shape[0] // st.block_k
@@ -199,8 +215,7 @@ def _forward_kernel(q_ref, k_ref, v_ref, c2p_ref, p2c_ref, o_ref, lse_ref, *, st
     def body(kb, carry):
       m_Q, l_Q, acc_QK = carry
       keys = pl.ds(kb * st.block_k, st.block_k)
-      s, _ = _tile_scores(st, q, k_ref[keys, :], c2p_ref, p2c_ref, first_query, kb * st.block_k,
-                          0, kb * st.block_k, near)
+      s, _ = _tile_scores(st, q, k_ref[keys, :], band_ref, first_query, kb * st.block_k, 0, near)
       m_new = jnp.maximum(m_Q, s.max(axis=1))
       p = jnp.exp(s - m_new[:, None])
       alpha = jnp.exp(m_Q - m_new)
@@ -218,36 +233,35 @@ def _forward_kernel(q_ref, k_ref, v_ref, c2p_ref, p2c_ref, o_ref, lse_ref, *, st
   lse_ref[...] = m_Q + jnp.log(l_Q)
 
 
-def _dq_kernel(q_ref, k_ref, v_ref, c2p_ref, p2c_ref, do_ref, lse_ref, delta_ref, dq_ref, dc2p_ref,
+def _dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, dq_ref, dband_ref,
                *, st: _Static):
-  """dq and the c2p table's gradient for one query block, looping over its keys."""
+  """dq and the band table's gradient for one query block, looping over its keys."""
   first_query = pl.program_id(0) * st.block_q
   q, do = q_ref[...], do_ref[...]
   lse_Q, delta_Q = lse_ref[...], delta_ref[...]
   num_key_blocks = k_ref.shape[0] // st.block_k
   far_end, near_end = _key_ranges(st, first_query, num_key_blocks)
   # Entries no tile writes (beyond W, or keys before 0 or past the loop) are zeros.
-  block_w = c2p_ref.shape[1]
+  block_w = band_ref.shape[1]
   rows_QW = jax.lax.broadcasted_iota(jnp.int32, (st.block_q, block_w), 0)
   r_QW = jax.lax.broadcasted_iota(jnp.int32, (st.block_q, block_w), 1)
   key_QW = st.query_offset + first_query + rows_QW - r_QW
   written = (r_QW < st.window) & (key_QW >= 0) & (key_QW < near_end * st.block_k)
-  plgpu.store(dc2p_ref.at[:, pl.ds(0, block_w)], jnp.zeros((st.block_q, block_w), dc2p_ref.dtype),
+  plgpu.store(dband_ref.at[:, pl.ds(0, block_w)], jnp.zeros((st.block_q, block_w), dband_ref.dtype),
               mask=~written)
 
   def tile(near):
     def body(kb, dq_QK):
       keys = pl.ds(kb * st.block_k, st.block_k)
       k = k_ref[keys, :]
-      s, band = _tile_scores(st, q, k, c2p_ref, p2c_ref, first_query, kb * st.block_k,
-                             0, kb * st.block_k, near)
+      s, band = _tile_scores(st, q, k, band_ref, first_query, kb * st.block_k, 0, near)
       p = jnp.exp(s - lse_Q[:, None])
       ds = p * (_mm(do, v_ref[keys, :], 1, 1) - delta_Q[:, None]) * st.scale
       if near:
         r_in, in_band, rows, cols = band
         # Lanes outside the band go to spare columns, one per lane, so the
         # scatter needs no mask and no two lanes share an address.
-        dc2p_ref[rows, jnp.where(in_band, r_in, block_w + cols)] = ds.astype(dc2p_ref.dtype)
+        dband_ref[rows, jnp.where(in_band, r_in, block_w + cols)] = ds.astype(dband_ref.dtype)
       return dq_QK + _mm(ds.astype(k.dtype), k)
     return body
 
@@ -257,35 +271,23 @@ def _dq_kernel(q_ref, k_ref, v_ref, c2p_ref, p2c_ref, do_ref, lse_ref, delta_ref
   dq_ref[...] = dq_QK.astype(dq_ref.dtype)
 
 
-def _dkv_kernel(q_ref, k_ref, v_ref, c2p_ref, p2c_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref,
-                dp2c_ref, *, st: _Static):
-  """dk, dv and the p2c table's gradient for one key block, looping over the queries that see it."""
+def _dkv_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref,
+                *, st: _Static):
+  """dk and dv for one key block, looping over the queries that see it."""
   first_key = pl.program_id(0) * st.block_k
   k, v = k_ref[...], v_ref[...]
   num_query_blocks = q_ref.shape[0] // st.block_q
   start, far_start = _query_ranges(st, first_key, num_query_blocks)
-  block_w = p2c_ref.shape[0]
-  r_WK = jax.lax.broadcasted_iota(jnp.int32, (block_w, st.block_k), 0)
-  query_WK = first_key + jax.lax.broadcasted_iota(jnp.int32, (block_w, st.block_k), 1) + r_WK
-  first_pos = st.query_offset + start * st.block_q
-  written = ((r_WK < st.window) & (query_WK >= first_pos)
-             & (query_WK < st.query_offset + num_query_blocks * st.block_q))
-  plgpu.store(dp2c_ref.at[pl.ds(0, block_w), :], jnp.zeros((block_w, st.block_k), dp2c_ref.dtype),
-              mask=~written)
 
   def tile(near):
     def body(qb, carry):
       dk_KD, dv_KD = carry
       queries = pl.ds(qb * st.block_q, st.block_q)
       q, do = q_ref[queries, :], do_ref[queries, :]
-      s, band = _tile_scores(st, q, k, c2p_ref, p2c_ref, qb * st.block_q, first_key,
-                             qb * st.block_q, first_key, near)
+      s, _ = _tile_scores(st, q, k, band_ref, qb * st.block_q, first_key, qb * st.block_q, near)
       p = jnp.exp(s - lse_ref[queries][:, None])
       dv_KD = dv_KD + _mm(p.astype(do.dtype), do, 0, 0)
       ds = p * (_mm(do, v, 1, 1) - delta_ref[queries][:, None]) * st.scale
-      if near:
-        r_in, in_band, rows, cols = band
-        dp2c_ref[jnp.where(in_band, r_in, block_w + rows), cols] = ds.astype(dp2c_ref.dtype)
       return dk_KD + _mm(ds.astype(q.dtype), q, 0, 0), dv_KD
     return body
 
@@ -305,67 +307,63 @@ def _call(kernel, st: _Static, grid_blocks, in_specs, out_specs, out_shape, *arg
       interpret=st.interpret, name=kernel.__name__.strip("_"))(*args)
 
 
-def _specs(st: _Static, q, k, c2p, p2c):
-  """BlockSpecs over the grid (block, batch, head): whole-sequence refs for q/k/v and the tables."""
+def _specs(st: _Static, q, k, band):
+  """BlockSpecs over the grid (block, batch, head): a program's block, or a (batch, head)'s whole."""
   seq = lambda n: pl.BlockSpec((None, n, None, q.shape[-1]), lambda i, b, h: (b, 0, h, 0))
   return dict(
       q_block=pl.BlockSpec((None, st.block_q, None, q.shape[-1]), lambda i, b, h: (b, i, h, 0)),
       k_block=pl.BlockSpec((None, st.block_k, None, k.shape[-1]), lambda i, b, h: (b, i, h, 0)),
       q_all=seq(q.shape[1]), k_all=seq(k.shape[1]),
-      c2p_block=pl.BlockSpec((None, None, st.block_q, c2p.shape[-1]), lambda i, b, h: (b, h, i, 0)),
-      c2p_all=pl.BlockSpec((None, None) + c2p.shape[2:], lambda i, b, h: (b, h, 0, 0)),
-      p2c_all=pl.BlockSpec((None, None) + p2c.shape[2:], lambda i, b, h: (b, h, 0, 0)),
+      band_block=pl.BlockSpec((None, None, st.block_q, band.shape[-1]), lambda i, b, h: (b, h, i, 0)),
+      band_all=pl.BlockSpec((None, None) + band.shape[2:], lambda i, b, h: (b, h, 0, 0)),
       rows_block=pl.BlockSpec((None, None, st.block_q), lambda i, b, h: (b, h, i)),
       rows_all=pl.BlockSpec((None, None, q.shape[1]), lambda i, b, h: (b, h, 0)))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _kernel_attention(q, k, v, c2p, p2c, st: _Static):
-  return _forward(q, k, v, c2p, p2c, st)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _kernel_attention(q, k, v, band, st: _Static):
+  return _forward(q, k, v, band, st)[0]
 
 
-def _forward(q, k, v, c2p, p2c, st: _Static):
-  sp = _specs(st, q, k, c2p, p2c)
+def _forward(q, k, v, band, st: _Static):
+  sp = _specs(st, q, k, band)
   batch, num_queries, heads, _ = q.shape
   return _call(_forward_kernel, st, num_queries // st.block_q,
-               [sp["q_block"], sp["k_all"], sp["k_all"], sp["c2p_block"], sp["p2c_all"]],
+               [sp["q_block"], sp["k_all"], sp["k_all"], sp["band_block"]],
                [sp["q_block"], sp["rows_block"]],
                [jax.ShapeDtypeStruct(q.shape, q.dtype),
                 jax.ShapeDtypeStruct((batch, heads, num_queries), jnp.float32)],
-               q, k, v, c2p, p2c)
+               q, k, v, band)
 
 
-def _kernel_attention_fwd(q, k, v, c2p, p2c, st):
-  out, lse = _forward(q, k, v, c2p, p2c, st)
-  return out, (q, k, v, c2p, p2c, out, lse)
+def _kernel_attention_fwd(q, k, v, band, st):
+  out, lse = _forward(q, k, v, band, st)
+  return out, (q, k, v, band, out, lse)
 
 
 def _kernel_attention_bwd(st, residuals, d_out):
-  q, k, v, c2p, p2c, out, lse = residuals
-  sp = _specs(st, q, k, c2p, p2c)
+  q, k, v, band, out, lse = residuals
+  sp = _specs(st, q, k, band)
   # delta_i = sum_d o_i do_i: the softmax backward's row term, [B, H, Q].
   delta = jnp.einsum("bqhk,bqhk->bhq", out.astype(jnp.float32), d_out.astype(jnp.float32))
   d_out = d_out.astype(q.dtype)
-  args = (q, k, v, c2p, p2c, d_out, lse, delta)
-  shared = [sp["k_all"], sp["c2p_all"], sp["p2c_all"], sp["q_all"], sp["rows_all"], sp["rows_all"]]
-  # The tables' gradients carry spare lanes (see the kernels), cut off here.
-  wide_c2p = c2p.shape[:3] + (_pow2(c2p.shape[3] + st.block_k),)
-  wide_p2c = (*p2c.shape[:2], _pow2(p2c.shape[2] + st.block_q), p2c.shape[3])
-  dq, dc2p = _call(_dq_kernel, st, q.shape[1] // st.block_q,
-                   [sp["q_block"], sp["k_all"], sp["k_all"], sp["c2p_block"], sp["p2c_all"],
-                    sp["q_block"], sp["rows_block"], sp["rows_block"]],
-                   [sp["q_block"], pl.BlockSpec((None, None, st.block_q, wide_c2p[3]),
-                                                lambda i, b, h: (b, h, i, 0))],
-                   [jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct(wide_c2p, c2p.dtype)],
-                   *args)
-  dk, dv, dp2c = _call(_dkv_kernel, st, k.shape[1] // st.block_k,
-                       [sp["q_all"], sp["k_block"], sp["k_block"]] + shared[1:],
-                       [sp["k_block"], sp["k_block"], pl.BlockSpec((None, None, wide_p2c[2], st.block_k),
-                                                                   lambda i, b, h: (b, h, 0, i))],
-                       [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype),
-                        jax.ShapeDtypeStruct(wide_p2c, p2c.dtype)],
-                       *args)
-  return dq, dk, dv, dc2p[..., :c2p.shape[3]], dp2c[:, :, :p2c.shape[2]]
+  args = (q, k, v, band, d_out, lse, delta)
+  # The table's gradient carries spare columns (see the dq kernel), cut off here.
+  wide = band.shape[:3] + (_pow2(band.shape[3] + st.block_k),)
+  dq, dband = _call(_dq_kernel, st, q.shape[1] // st.block_q,
+                    [sp["q_block"], sp["k_all"], sp["k_all"], sp["band_block"], sp["q_block"],
+                     sp["rows_block"], sp["rows_block"]],
+                    [sp["q_block"], pl.BlockSpec((None, None, st.block_q, wide[3]),
+                                                 lambda i, b, h: (b, h, i, 0))],
+                    [jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct(wide, band.dtype)],
+                    *args)
+  dk, dv = _call(_dkv_kernel, st, k.shape[1] // st.block_k,
+                 [sp["q_all"], sp["k_block"], sp["k_block"], sp["band_all"], sp["q_all"],
+                  sp["rows_all"], sp["rows_all"]],
+                 [sp["k_block"], sp["k_block"]],
+                 [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)],
+                 *args)
+  return dq, dk, dv, dband[..., :band.shape[3]]
 
 
 _kernel_attention.defvjp(_kernel_attention_fwd, _kernel_attention_bwd)
