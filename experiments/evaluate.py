@@ -15,6 +15,8 @@ from recur_latent import api
 from recur_latent.evaluation import artifacts
 from recur_latent.evaluation import ood
 from recur_latent.evaluation import tables
+from recur_latent.models import attention
+from recur_latent.models import factory
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run to evaluate; outputs go here too.")
 _CHECKPOINT = flags.DEFINE_string("checkpoint", None, "Run directory or exported model to load instead of --workdir.")
@@ -31,6 +33,10 @@ _SUFFIX_CHUNKS = flags.DEFINE_integer(
     "suffix_chunks", None, "Discrete rollouts recompute from the chunk that changed; 1 = the "
     "whole sequence (default: config.eval.suffix_chunks).")
 _PAPER = flags.DEFINE_bool("paper", True, "Draw and tabulate the paper's numbers for reference.")
+_RELATIVE_SCORES = flags.DEFINE_enum(
+    "relative_scores", None, list(attention.RELATIVE_SCORES),
+    "Run the loaded parameters through this relative-score path (the same function; "
+    "'flash' is the fastest rollout on a GPU) instead of the one in the run's config.")
 
 
 def main(argv):
@@ -44,13 +50,16 @@ def main(argv):
     raise app.UsageError("give --output for an exported model (its directory is not a workdir)")
   output = _OUTPUT.value or source
   model, config = bundle.model, bundle.config
+  if _RELATIVE_SCORES.value:
+    model, config = factory.rebuild_model(model, config, relative_scores=_RELATIVE_SCORES.value)
   settings = ood.EvalSettings.from_config(
       config, sizes=tuple(int(n) for n in _SIZES.value) if _SIZES.value else None,
       num_graphs=_NUM_GRAPHS.value, halting=tuple(_HALTING.value) if _HALTING.value else None,
       max_iters=_MAX_ITERS.value, batch_size=_BATCH_SIZE.value, correction_prob=_CORRECTION_PROB.value,
       suffix_chunks=_SUFFIX_CHUNKS.value)
   evaluation = ood.evaluate_model(model, config, settings)
-  evaluation.update(checkpoint=source, which=_WHICH.value)
+  evaluation.update(checkpoint=source, which=_WHICH.value,
+                    relative_scores=config.model.get("relative_scores", "dense"))
   paths = artifacts.write_evaluation(evaluation, output, paper=_PAPER.value,
                                      train_size=config.data.train_max_nodes)
   print(tables.size_table(evaluation["results"],

@@ -82,6 +82,21 @@ def test_evaluate_writes_json_markdown_and_plots(run_dir, tmp_path):
   assert (output / "accuracy_vs_size.png").exists() and (output / "iterations_fixed_point.png").exists()
 
 
+def test_evaluate_can_run_the_parameters_through_another_attention_path(run_dir, tmp_path):
+  outputs = {}
+  for scores in ("dense", "flash"):
+    outputs[scores] = tmp_path / scores
+    result = _run("experiments.evaluate", f"--workdir={run_dir}", f"--output={outputs[scores]}",
+                  "--sizes=8", "--num_graphs=4", "--halting=oracle", "--correction_prob=0",
+                  f"--relative_scores={scores}", "--nopaper")
+    assert result.returncode == 0, result.stderr[-3000:]
+  dense, flash = (artifacts.read_evaluation(str(outputs[s])) for s in ("dense", "flash"))
+  assert (dense["relative_scores"], flash["relative_scores"]) == ("dense", "flash")
+  # The same function: the untrained model's per-node accuracy agrees (up to rare argmax ties).
+  accuracy = lambda e: e["results"]["oracle"]["8"]["node_accuracy"]
+  assert abs(accuracy(dense) - accuracy(flash)) <= 0.02
+
+
 def test_sweep_trains_evaluates_combines_and_skips_finished_runs(tmp_path):
   calls = []
 

@@ -113,7 +113,7 @@ def test_fast_recipe_turns_on_use_site_supervision_and_passes_the_checks():
   config = discrete_ec.get_config("recipe=fast")
   assert config.model.operand_heads_layer == 0 and config.train.use_value_loss_weight == 1.0
   assert config.train.learning_rate == 2e-3 and config.data.train_min_nodes == 8
-  assert config.model.relative_scores == "fused" and config.model.dropout == 0.0
+  assert config.model.relative_scores == "flash" and config.model.dropout == 0.0
   # Session 11: the decay starts on the training state accuracy; validation only after it.
   assert (config.train.decay_trigger_metric, config.train.decay_trigger) == ("state_accuracy", 0.95)
   assert config.train.val_after_decay
