@@ -153,7 +153,8 @@ def main(argv):
     rows.append(row)
     print(json.dumps(row), flush=True)
   print(f"\nB={b} Q={q} offset={_OFFSET.value} H={h} d={d} W={_WINDOW.value} {dtype.name}, "
-        f"median of {_REPEATS.value}, {jax.devices()[0].device_kind}")
+        f"median of {_REPEATS.value}, {jax.devices()[0].device_kind}; flash runs as "
+        f"'{flash_relative.default_implementation()}' here (tiles apply to 'pallas' only)")
   print(f"{'path':<22}{'fwd ms':>9}{'fwd+bwd ms':>12}{'fwd err':>10}{'worst grad err':>16}")
   for row in rows:
     worst = max(row.get("grad_errors", {"-": float("nan")}).values())
@@ -163,7 +164,9 @@ def main(argv):
     with open(_OUTPUT.value, "w") as f:
       json.dump({"flags": {k: flags.FLAGS[k].value for k in (
           "batch", "queries", "offset", "heads", "head_dim", "window", "dtype", "repeats")},
-                 "device": jax.devices()[0].device_kind, "rows": rows}, f, indent=2)
+                 "device": jax.devices()[0].device_kind,
+                 "flash_implementation": flash_relative.default_implementation(), "rows": rows},
+                f, indent=2)
 
 
 if __name__ == "__main__":

@@ -107,3 +107,24 @@ def test_band_table_is_both_relative_halves_at_each_query_and_distance(offset):
       if key >= 0:
         want = want + jnp.einsum("bhk,hk->bh", k[:, key], qr[r] - qr[window])
       np.testing.assert_allclose(band[:, :, i, r], want, rtol=1e-5, atol=1e-5, err_msg=f"{i}, {r}")
+
+
+def test_benchmark_attention_times_every_path_against_the_float32_reference(tmp_path):
+  import json
+  import os
+  import subprocess
+  import sys
+  output = tmp_path / "attention.json"
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  result = subprocess.run(
+      [sys.executable, "-m", "experiments.benchmark_attention", "--batch=2", "--queries=24",
+       "--offset=8", "--heads=2", "--head_dim=8", "--window=4", "--repeats=2", "--dtype=float32",
+       "--flash_tiles=16x16,32x16x2", f"--output={output}"],
+      cwd=repo, capture_output=True, text=True, timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert result.returncode == 0, result.stderr[-3000:]
+  rows = json.loads(output.read_text())["rows"]
+  assert [r["path"] for r in rows] == ["dense", "fused", "flash 16x16", "flash 32x16x2"]
+  for row in rows:
+    assert row["fwd_ms"] > 0 and row["fwd_bwd_ms"] > 0
+    assert row["fwd_error"] < 1e-5, row
+    assert max(row["grad_errors"].values()) < 1e-5, row

@@ -26,6 +26,7 @@ Off a GPU it runs `reference`, the same function in plain JAX; `interpret`
 runs the kernels through Pallas' interpreter (the tests check them so on CPU).
 """
 import functools
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -80,7 +81,7 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
   out_BQHK = _kernel_attention(
       pad(q_BQHK, 0, pad_q, 0, pad_d), pad(k_BSHK, 0, pad_k, 0, pad_d),
       pad(v_BSHK, 0, pad_k, 0, pad_d), pad(band_BHQW, 0, 0, pad_q, pad_w),
-      _Static(scale, query_offset, window, block_q, block_k, num_warps, num_stages,
+      _Static(float(scale), int(query_offset), window, block_q, block_k, num_warps, num_stages,
               implementation == "interpret"))
   return out_BQHK[:, :num_queries, :, :head_dim]
 
@@ -137,21 +138,16 @@ def reference(q_BQHK, k_BSHK, v_BSHK, band_BHQW, *, scale, query_offset):
   return out_BQHK.astype(q_BQHK.dtype)
 
 
-class _Static(tuple):
+class _Static(typing.NamedTuple):
   """The kernels' static arguments (hashable, for custom_vjp's nondiff_argnums)."""
-
-  def __new__(cls, scale, query_offset, window, block_q, block_k, num_warps, num_stages, interpret):
-    return super().__new__(cls, (float(scale), int(query_offset), int(window), int(block_q),
-                                 int(block_k), int(num_warps), int(num_stages), bool(interpret)))
-
-  scale = property(lambda self: self[0])
-  query_offset = property(lambda self: self[1])
-  window = property(lambda self: self[2])
-  block_q = property(lambda self: self[3])
-  block_k = property(lambda self: self[4])
-  num_warps = property(lambda self: self[5])
-  num_stages = property(lambda self: self[6])
-  interpret = property(lambda self: self[7])
+  scale: float
+  query_offset: int
+  window: int
+  block_q: int
+  block_k: int
+  num_warps: int
+  num_stages: int
+  interpret: bool
 
 
 def _pow2(n: int) -> int:
