@@ -156,7 +156,8 @@ def apply_variant(c, variant):
     0.95 (validation at N = 128, 512 graphs, from then on; until session 10
     validation reaching 0.6 started it: 213 s dense in session 3, 389 s
     fused in session 10), N = 8..32 mixed in 4 chunks, no dropout, stop at
-    99.5%; fused relative attention since session 9.
+    99.5%; fused relative attention from session 9, the Pallas kernels
+    ('flash') since session 15 (134.8 s, results/h200_session15/).
   """
   variant = dict(variant)
   size = variant.pop("size", "")
