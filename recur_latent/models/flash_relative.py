@@ -24,6 +24,11 @@ entry is stored once and nothing is accumulated across programs.
 [0, S): offset 0 is the full sequence (training), S - Q a rollout's suffix.
 Off a GPU it runs `reference`, the same function in plain JAX; `interpret`
 runs the kernels through Pallas' interpreter (the tests check them so on CPU).
+
+On several GPUs: a Pallas call is a custom call that XLA's partitioner does
+not split, so under the train step's data-sharded jit it still computes the
+right values but over the whole batch, gathered (measured on one H200 only;
+a shard_map over the batch axis is what several GPUs would need).
 """
 import functools
 import typing
