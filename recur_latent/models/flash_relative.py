@@ -25,10 +25,11 @@ entry is stored once and nothing is accumulated across programs.
 Off a GPU it runs `reference`, the same function in plain JAX; `interpret`
 runs the kernels through Pallas' interpreter (the tests check them so on CPU).
 
-On several GPUs: a Pallas call is a custom call that XLA's partitioner does
-not split, so under the train step's data-sharded jit it still computes the
-right values but over the whole batch, gathered (measured on one H200 only;
-a shard_map over the batch axis is what several GPUs would need).
+On several devices: XLA's partitioner does not split a Pallas call (it would
+gather the whole batch onto every device). Under an abstract mesh with a
+'data' axis (the train step traces under its mesh) the kernels run in a
+shard_map over the batch, each device on its own rows; every input and
+output has the batch first, so the backward needs no collective.
 """
 import functools
 import typing
@@ -37,6 +38,7 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
+from jax.sharding import PartitionSpec as P
 
 IMPLEMENTATIONS = ("pallas", "interpret", "xla")
 _MASKED = -1e30  # A large finite score for masked pairs: exp underflows to 0 without inf - inf.
@@ -83,12 +85,23 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
   pad_d = _pow2(max(head_dim, 16)) - head_dim
   pad_w = _pow2(window) - window
   pad = lambda x, *widths: jnp.pad(x, [(0, w) for w in widths])
-  out_BQHK = _kernel_attention(
-      pad(q_BQHK, 0, pad_q, 0, pad_d), pad(k_BSHK, 0, pad_k, 0, pad_d),
-      pad(v_BSHK, 0, pad_k, 0, pad_d), pad(band_BHQW, 0, 0, pad_q, pad_w),
-      _Static(float(scale), int(query_offset), window, block_q, block_k, num_warps, num_stages,
-              implementation == "interpret"))
+  st = _Static(float(scale), int(query_offset), window, block_q, block_k, num_warps, num_stages,
+               implementation == "interpret")
+  kernels = _over_data_shards(lambda *args: _kernel_attention(*args, st), q_BQHK.shape[0])
+  out_BQHK = kernels(pad(q_BQHK, 0, pad_q, 0, pad_d), pad(k_BSHK, 0, pad_k, 0, pad_d),
+                     pad(v_BSHK, 0, pad_k, 0, pad_d), pad(band_BHQW, 0, 0, pad_q, pad_w))
   return out_BQHK[:, :num_queries, :, :head_dim]
+
+
+def _over_data_shards(fn, batch_size):
+  """fn, or fn in a shard_map over the batch when tracing under a mesh with a 'data' axis > 1."""
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty or "data" not in mesh.axis_names:
+    return fn
+  shards = mesh.shape["data"]
+  if shards == 1 or batch_size % shards:
+    return fn
+  return jax.shard_map(fn, mesh=mesh, in_specs=P("data"), out_specs=P("data"), check_vma=False)
 
 
 def band_table(q_BQHK, k_BSHK, kr_RHK, qr_RHK, query_offset):

@@ -72,8 +72,16 @@ def global_norm(tree):
                       for x in jax.tree.leaves(tree)))
 
 
-def train_step(state, batch, key, *, graphdef, tx, config):
-  """One optimizer step. A non-finite loss leaves the parameters unchanged."""
+def train_step(state, batch, key, *, graphdef, tx, config, mesh=None):
+  """One optimizer step. A non-finite loss leaves the parameters unchanged.
+
+  With `mesh`, the step is traced with it as the abstract mesh, so that code
+  XLA cannot partition by itself (the Pallas attention) can split its work
+  over the 'data' axis (models/flash_relative.py).
+  """
+  if mesh is not None:
+    with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+      return train_step(state, batch, key, graphdef=graphdef, tx=tx, config=config)
   step_key = jax.random.fold_in(key, state.step)
 
   def loss_fn(params):
@@ -116,7 +124,7 @@ def jit_train_step(graphdef, tx, config, mesh, state):
   """The train step jitted with shardings and a donated state."""
   replicated = NamedSharding(mesh, P())
   state_sh = state_sharding(state, mesh)
-  step = functools.partial(train_step, graphdef=graphdef, tx=tx, config=config)
+  step = functools.partial(train_step, graphdef=graphdef, tx=tx, config=config, mesh=mesh)
   return jax.jit(
       step,
       in_shardings=(state_sh, batch_sharding(mesh), replicated),
