@@ -75,11 +75,12 @@ def global_norm(tree):
 def train_step(state, batch, key, *, graphdef, tx, config, mesh=None):
   """One optimizer step. A non-finite loss leaves the parameters unchanged.
 
-  With `mesh`, the step is traced with it as the abstract mesh, so that code
-  XLA cannot partition by itself (the Pallas attention) can split its work
-  over the 'data' axis (models/flash_relative.py).
+  With a `mesh` of several devices, the step is traced with it as the
+  abstract mesh, so that code XLA cannot partition by itself (the Pallas
+  attention) can split its work over the 'data' axis
+  (models/flash_relative.py). One device traces as before.
   """
-  if mesh is not None:
+  if mesh is not None and mesh.size > 1:
     with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
       return train_step(state, batch, key, graphdef=graphdef, tx=tx, config=config)
   step_key = jax.random.fold_in(key, state.step)
