@@ -1,4 +1,4 @@
-"""Relative-position attention as one Pallas (Triton) kernel: the relative terms are formed in each tile.
+"""Relative-position attention as Pallas (Triton) kernels that form the relative terms in each tile.
 
 The score of query i (at position p_i) for key j is
 
