@@ -56,30 +56,22 @@ def _inputs(seed, dtype):
       normal(keys[5], (b, q, h, d))
 
 
-def _xla_path(kind):
-  """The dense or fused path of models/attention.py on these inputs."""
-  offset, window = _OFFSET.value, _WINDOW.value
+def _xla_path(kind, dtype):
+  """The dense or fused path of models/attention.py on these inputs, computing in `dtype`."""
+  offset = _OFFSET.value
   # Only the layer's attention methods are used; its parameters are not.
   layer = attention.CausalSelfAttention(_HEADS.value * _HEAD_DIM.value, _HEADS.value,
-                                        position="relative", rel_window=window, rngs=nnx.Rngs(0))
+                                        position="relative", rel_window=_WINDOW.value,
+                                        relative_scores=kind, dtype=dtype, rngs=nnx.Rngs(0))
 
   def run(q, k, v, kr, qr):
-    scale = (3.0 * _HEAD_DIM.value) ** -0.5
     if kind == "fused" and offset == 0:
       return layer._fused(q, k, v, kr, qr, None)
     positions = jnp.arange(offset, offset + q.shape[1])[None, :]
     key_pos = jnp.arange(k.shape[1])[None, :]
     if kind == "fused":
       return layer._fused_suffix(q, k, v, kr, qr, positions, key_pos)
-    c2p, p2c = attention._relative_tables(q, k, kr, qr)
-    if offset == 0:
-      rel = attention.positions_lib.relative_terms(c2p, p2c, window)
-    else:
-      rel = attention._gathered_relative_terms(c2p, p2c, positions, key_pos, window)
-    scores = (jnp.einsum("bqhk,bshk->bhqs", q, k, preferred_element_type=jnp.float32) + rel) * scale
-    scores = jnp.where(attention._causal_mask(positions, key_pos), scores, -1e30)
-    probs = jax.nn.softmax(scores, axis=-1)
-    return jnp.einsum("bhqs,bshk->bqhk", probs.astype(v.dtype), v)
+    return layer._dense(q, k, v, kr, qr, positions, key_pos, offset == 0, None)[0]
   return run
 
 
@@ -119,7 +111,7 @@ def main(argv):
   cotangents = [ct for _, ct in sets]
   # The reference: the dense path in float32 on the first set.
   ref_in = [x.astype(jnp.float32) for x in input_sets[0]]
-  ref_fn = _xla_path("dense")
+  ref_fn = _xla_path("dense", jnp.float32)
   with jax.default_matmul_precision("highest"):
     ref_out, ref_vjp = jax.vjp(ref_fn, *ref_in)
     ref_grads = ref_vjp(cotangents[0].astype(jnp.float32))
@@ -131,7 +123,7 @@ def main(argv):
     if name == "flash":
       paths += [(f"flash {tile}", _flash_path(tile)) for tile in _TILES.value]
     else:
-      paths.append((name, _xla_path(name)))
+      paths.append((name, _xla_path(name, dtype)))
   rows = []
   for name, fn in paths:
     row = {"path": name}

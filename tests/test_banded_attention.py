@@ -108,20 +108,29 @@ def _layer_outputs(layer, x, rel, relative_scores, dropout_key=None):
   return y, grads
 
 
-def test_attention_layer_and_its_gradients_match_the_old_path():
-  window, length, d_model = 8, 37, 16
+def assert_layer_matches_dense(relative_scores, length=37):
+  """A relative layer on `relative_scores` against 'dense': outputs, input and parameter gradients.
+
+  Returns (x, rel, y_dense) for further checks.
+  """
+  window, d_model = 8, 16
   layer = attention.CausalSelfAttention(d_model, 2, position="relative", rel_window=window,
                                         rngs=nnx.Rngs(0))
   x = _normal(1, 2, length, d_model)
-  rel = _normal(2, window + 1, d_model, scale=3.0)
+  rel = _normal(2, window + 1, d_model, scale=3.0)  # Large, so misplaced relative terms show.
   with jax.default_matmul_precision("highest"):
-    y_old, (dp_old, dx_old) = _layer_outputs(layer, x, rel, "dense")
-    y_new, (dp_new, dx_new) = _layer_outputs(layer, x, rel, "banded")
-  np.testing.assert_allclose(y_new, y_old, rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(dx_new, dx_old, rtol=1e-4, atol=1e-5)
-  for (path, g_new), g_old in zip(jax.tree_util.tree_leaves_with_path(dp_new), jax.tree.leaves(dp_old)):
-    scale = float(jnp.abs(g_old).max())
-    np.testing.assert_allclose(g_new / scale, g_old / scale, atol=2e-5, err_msg=str(path))
+    y_dense, (dp_dense, dx_dense) = _layer_outputs(layer, x, rel, "dense")
+    y, (dp, dx) = _layer_outputs(layer, x, rel, relative_scores)
+  np.testing.assert_allclose(y, y_dense, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dx, dx_dense, rtol=1e-4, atol=1e-5)
+  for (path, g), g_dense in zip(jax.tree_util.tree_leaves_with_path(dp), jax.tree.leaves(dp_dense)):
+    scale = float(jnp.abs(g_dense).max())
+    np.testing.assert_allclose(g / scale, g_dense / scale, atol=2e-5, err_msg=str(path))
+  return x, rel, y_dense
+
+
+def test_attention_layer_and_its_gradients_match_the_old_path():
+  assert_layer_matches_dense("banded")
 
 
 def test_dropout_applies_to_both_parts():

@@ -1,4 +1,4 @@
-"""relative_scores='flash': relative attention as a Pallas kernel (models/flash_relative.py).
+"""relative_scores='flash': relative attention as Pallas kernels (models/flash_relative.py).
 
 The kernels run here through Pallas' interpreter, against the plain-JAX
 reference and against the dense path of the attention layer; on a GPU they are
@@ -8,13 +8,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import nnx
 
-from configs import common
-from recur_latent.models import attention
 from recur_latent.models import flash_relative
-from recur_latent.training import config_checks
-from tests.test_banded_attention import _layer_outputs, _normal
+from tests.test_banded_attention import _normal
+from tests.test_banded_attention import assert_layer_matches_dense
+from tests.test_fused_attention import assert_dropout_is_refused
 
 
 def _kernel_inputs(queries, keys, window, head_dim, seed):
@@ -55,20 +53,7 @@ def test_kernels_match_the_reference_with_gradients(queries, keys, window, head_
 def test_flash_layer_and_its_gradients_match_dense(implementation, monkeypatch):
   """The band decomposition (far bucket folded into the queries) is the same attention."""
   monkeypatch.setattr(flash_relative, "default_implementation", lambda: implementation)
-  window, length, d_model = 8, 37, 16
-  layer = attention.CausalSelfAttention(d_model, 2, position="relative", rel_window=window,
-                                        rngs=nnx.Rngs(0))
-  x = _normal(1, 2, length, d_model)
-  rel = _normal(2, window + 1, d_model, scale=3.0)
-  with jax.default_matmul_precision("highest"):
-    y_dense, (dp_dense, dx_dense) = _layer_outputs(layer, x, rel, "dense")
-    y_flash, (dp_flash, dx_flash) = _layer_outputs(layer, x, rel, "flash")
-  np.testing.assert_allclose(y_flash, y_dense, rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(dx_flash, dx_dense, rtol=1e-4, atol=1e-5)
-  for (path, g_flash), g_dense in zip(jax.tree_util.tree_leaves_with_path(dp_flash),
-                                      jax.tree.leaves(dp_dense)):
-    scale = float(jnp.abs(g_dense).max())
-    np.testing.assert_allclose(g_flash / scale, g_dense / scale, atol=2e-5, err_msg=str(path))
+  assert_layer_matches_dense("flash")
 
 
 def test_bad_arguments_and_dropout_are_refused():
@@ -82,16 +67,7 @@ def test_bad_arguments_and_dropout_are_refused():
   with pytest.raises(ValueError, match="unknown implementation"):
     flash_relative.attention(q, k, v, kr, qr, scale=1.0, implementation="cuda")
   assert flash_relative.default_implementation() == "xla"  # This CPU.
-  layer = attention.CausalSelfAttention(8, 2, position="relative", rel_window=4,
-                                        relative_scores="flash", dropout_rate=0.1,
-                                        rngs=nnx.Rngs(0))
-  with pytest.raises(ValueError, match="dropout"):
-    layer(jnp.zeros((1, 6, 8)), rel_RD=jnp.zeros((5, 8)), dropout_key=jax.random.key(0))
-  cfg = common.base_config()
-  cfg.model.relative_scores = "flash"
-  cfg.model.dropout = 0.1
-  with pytest.raises(ValueError, match="model.dropout"):
-    config_checks.check_config(cfg)
+  assert_dropout_is_refused("flash")
 
 
 @pytest.mark.parametrize("offset", [0, 5])

@@ -16,27 +16,16 @@ from recur_latent.models import transformer
 from recur_latent.training import config_checks
 from tests import model_testing
 from tests.test_banded_attention import _layer_outputs, _normal, _set_scores
+from tests.test_banded_attention import assert_layer_matches_dense
 
 
 @pytest.mark.parametrize("length", [9, 37])
 def test_fused_layer_and_its_gradients_match_dense(length):
-  window, d_model = 8, 16
-  layer = attention.CausalSelfAttention(d_model, 2, position="relative", rel_window=window,
-                                        rngs=nnx.Rngs(0))
-  x = _normal(1, 2, length, d_model)
-  rel = _normal(2, window + 1, d_model, scale=3.0)  # Large, so misplaced relative terms show.
+  x, _, y_dense = assert_layer_matches_dense("fused", length)
   with jax.default_matmul_precision("highest"):
-    y_dense, (dp_dense, dx_dense) = _layer_outputs(layer, x, rel, "dense")
-    y_fused, (dp_fused, dx_fused) = _layer_outputs(layer, x, rel, "fused")
     y_plain, _ = _layer_outputs(attention.CausalSelfAttention(
-        d_model, 2, position="none", rngs=nnx.Rngs(0)), x, None, "dense")
+        x.shape[-1], 2, position="none", rngs=nnx.Rngs(0)), x, None, "dense")
   assert float(jnp.abs(y_dense - y_plain).max()) > 0.1  # The relative terms matter here.
-  np.testing.assert_allclose(y_fused, y_dense, rtol=1e-5, atol=1e-5)
-  np.testing.assert_allclose(dx_fused, dx_dense, rtol=1e-4, atol=1e-5)
-  for (path, g_fused), g_dense in zip(jax.tree_util.tree_leaves_with_path(dp_fused),
-                                      jax.tree.leaves(dp_dense)):
-    scale = float(jnp.abs(g_dense).max())
-    np.testing.assert_allclose(g_fused / scale, g_dense / scale, atol=2e-5, err_msg=str(path))
 
 
 def test_fused_bf16_transformer_stays_close_to_dense():
@@ -57,13 +46,18 @@ def test_fused_bf16_transformer_stays_close_to_dense():
 def test_fused_implementation_is_xla_off_gpu_and_dropout_is_refused():
   assert jax.default_backend() != "gpu"
   assert attention.fused_implementation(jnp.bfloat16) == "xla"
+  assert_dropout_is_refused("fused")
+
+
+def assert_dropout_is_refused(relative_scores):
+  """A path without attention dropout refuses it: in the layer, and in the config before any build."""
   layer = attention.CausalSelfAttention(8, 2, position="relative", rel_window=4,
-                                        relative_scores="fused", dropout_rate=0.1,
+                                        relative_scores=relative_scores, dropout_rate=0.1,
                                         rngs=nnx.Rngs(0))
   with pytest.raises(ValueError, match="dropout"):
     layer(jnp.zeros((1, 6, 8)), rel_RD=jnp.zeros((5, 8)), dropout_key=jax.random.key(0))
   cfg = common.base_config()
-  cfg.model.relative_scores = "fused"
+  cfg.model.relative_scores = relative_scores
   cfg.model.dropout = 0.1
   with pytest.raises(ValueError, match="model.dropout"):
     config_checks.check_config(cfg)

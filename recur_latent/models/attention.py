@@ -62,8 +62,8 @@ reference runs the same function. No attention dropout on this path.
 
 With `relative_scores='flash'` (flash_relative.py) the relative terms never
 reach memory as a [B, H, L, L] tensor: a Pallas (Triton) flash-attention
-kernel adds them inside each tile from two small band tables, forward and
-backward, on the full sequence and on a rollout's suffix alike. Off a GPU the
+kernel adds them inside each tile from one small band table per query,
+forward and backward, on the full sequence and on a rollout's suffix alike. Off a GPU the
 same function runs in plain JAX. No attention dropout on this path either.
 
 Scores and softmax run in float32 whatever the compute dtype; matmul inputs use
@@ -236,7 +236,7 @@ class CausalSelfAttention(nnx.Module):
       key_pos_BS = jnp.arange(keys_BSHK.shape[1])[None, :]
       keys_BSHK, values_BSHK = keys_BSHK.astype(dt), values_BSHK.astype(dt)
 
-    f32 = jnp.float32
+    kr_RHK = qr_RHK = None
     if self.position == "relative":
       kr_RHK, qr_RHK = self._relative_projections(rel_RD)
       if (aligned and not collect and self.relative_scores == "banded"
@@ -254,9 +254,20 @@ class CausalSelfAttention(nnx.Module):
         out_BQHK = self._fused_suffix(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK,
                                       positions_BQ, key_pos_BS)
         return self._output(out_BQHK, new_cache, None)
-      c2p_BHQR, p2c_BHRS = _relative_tables(q_BQHK, keys_BSHK, kr_RHK, qr_RHK)
-    scores_BHQS = jnp.einsum("bqhk,bshk->bhqs", q_BQHK, keys_BSHK, preferred_element_type=f32)
-    if self.position == "relative":
+    out_BQHK, probs_BHQS = self._dense(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK,
+                                       positions_BQ, key_pos_BS, aligned, dropout_key)
+    return self._output(out_BQHK, new_cache, probs_BHQS if collect else None)
+
+  def _dense(self, q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, positions_BQ, key_pos_BS, aligned,
+             dropout_key):
+    """Softmax attention over float32 [B, H, Q, S] scores: (out_BQHK, probs_BHQS).
+
+    kr_RHK and qr_RHK are the relative projections ('relative'), else None.
+    """
+    f32 = jnp.float32
+    scores_BHQS = jnp.einsum("bqhk,bshk->bhqs", q_BQHK, k_BSHK, preferred_element_type=f32)
+    if kr_RHK is not None:
+      c2p_BHQR, p2c_BHRS = _relative_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK)
       if aligned:
         scores_BHQS = scores_BHQS + positions_lib.relative_terms(c2p_BHQR, p2c_BHRS, self.rel_window)
       else:
@@ -269,8 +280,7 @@ class CausalSelfAttention(nnx.Module):
     scores_BHQS = jnp.where(_causal_mask(positions_BQ, key_pos_BS), scores_BHQS, jnp.finfo(f32).min)
     probs_BHQS = jax.nn.softmax(scores_BHQS, axis=-1)
     dropped_BHQS = dropout(probs_BHQS, self.dropout_rate, dropout_key)
-    out_BQHK = jnp.einsum("bhqs,bshk->bqhk", dropped_BHQS.astype(dt), values_BSHK)
-    return self._output(out_BQHK, new_cache, probs_BHQS if collect else None)
+    return jnp.einsum("bhqs,bshk->bqhk", dropped_BHQS.astype(self.dtype), v_BSHK), probs_BHQS
 
   def _relative_projections(self, rel_RD):
     """kr [W + 1, H, K] and qr [W + 1, H, K]: this layer's projections of the shared table."""
@@ -311,7 +321,7 @@ class CausalSelfAttention(nnx.Module):
         is_causal=True, implementation=fused_implementation(q_BQHK.dtype))
 
   def _flash(self, q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, dropout_key, query_offset):
-    """The aligned or suffix relative path as one Pallas kernel (flash_relative.py); same output."""
+    """The aligned or suffix relative path as Pallas kernels (flash_relative.py); same output."""
     if dropout_key is not None and self.dropout_rate > 0.0:
       raise ValueError("relative_scores='flash' has no attention dropout; set model.dropout=0")
     return flash_relative.attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK,
