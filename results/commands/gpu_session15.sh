@@ -79,17 +79,7 @@ for lever in floor0.1 pair3; do
     qs_run "qs_${lever}_s$seed" "$core" ${LEVER[$lever]} --config.seed=$seed &
   done
 done
-baseline="--config.train.schedule=constant --config.train.learning_rate=1e-3 \
-  --config.train.warmup_steps=300 --config.train.num_steps=1000000 --config.model.dropout=0.0"
-(
-  taskset -cp $GPU_CORES $BASHPID > /dev/null  # The GPU job's host threads stay off the quickstarts' cores.
-  MAIN_SIZES=$SIZES_COT NMAIN=$NTEST
-  train_eval cot $COT_RESERVE "configs/cot.py$VC" $baseline --config.train.batch_size=64 \
-    --config.train.eval_every=0 --config.train.ema_decay=0.998
-  python3 -m experiments.evaluate --workdir="$R/cot" --output="$R/cot/eval_$BIG_COT" \
-    --sizes=$BIG_COT --num_graphs=$NBIG --batch_size=128 > "$R/cot_eval_$BIG_COT.log" 2>&1
-  log "cot: evaluated (exit $?) at $BIG_COT"
-) &
+cot_job &
 
 stop_at_deadline 20 8 "experiments[.](train|evaluate)"
 pack_results s15
