@@ -77,7 +77,7 @@ def base_config():
   m.dropout = 0.1  # Dropout on attention probabilities and sublayer outputs.
   m.position = "rope"  # relative (DeBERTa) | rope | absolute | none.
   m.rel_window = 64  # Relative distances are clipped to this window.
-  m.relative_scores = "dense"  # dense | banded (far q.k plus a near band of W diagonals, models/banded.py) | fused (the relative terms as the bias of jax.nn.dot_product_attention: cuDNN on a GPU) | flash (the relative terms formed inside a Pallas flash-attention kernel, models/flash_relative.py); the same function.
+  m.relative_scores = "dense"  # dense | banded (far q.k plus a near band of W diagonals, models/banded.py) | fused (the relative terms as the bias of jax.nn.dot_product_attention: cuDNN on a GPU) | flash (the relative terms formed inside a Pallas flash-attention kernel, models/flash_relative.py); the same function. With rope or none, fused and flash both run the plain causal attention as one jax.nn.dot_product_attention call (cuDNN).
   m.max_len = 4096  # Longest sequence for absolute positions.
   m.dtype = "bfloat16"  # Compute dtype; parameters stay float32.
   m.operand_heads_layer = -1  # >= 0: the auxiliary heads (operand names, use-site values) read the residual after this layer.

@@ -63,3 +63,31 @@ def assert_dropout_is_refused(relative_scores):
     config_checks.check_config(cfg)
   cfg.model.dropout = 0.0
   config_checks.check_config(cfg)
+
+
+@pytest.mark.parametrize("position", ["none", "rope"])
+@pytest.mark.parametrize("relative_scores", ["fused", "flash"])
+def test_fused_plain_causal_attention_matches_dense(position, relative_scores, monkeypatch):
+  """RoPE and NoPE layers (method 3 is NoPE) on 'fused'/'flash': one bias-free fused call."""
+  calls = []
+  fused_plain = attention.CausalSelfAttention._fused_plain
+  monkeypatch.setattr(attention.CausalSelfAttention, "_fused_plain",
+                      lambda self, *a: calls.append(1) or fused_plain(self, *a))
+  layer = attention.CausalSelfAttention(16, 2, position=position, rngs=nnx.Rngs(1))
+  x = _normal(5, 2, 23, 16)
+  with jax.default_matmul_precision("highest"):
+    y_dense, (dp_dense, dx_dense) = _layer_outputs(layer, x, None, "dense")
+    y, (dp, dx) = _layer_outputs(layer, x, None, relative_scores)
+    # Causal: changing the last position leaves every earlier output alone.
+    y_moved, _ = _layer_outputs(layer, x.at[:, -1].add(1.0), None, relative_scores)
+  assert len(calls) == 2  # Traced once per fused call above; never for 'dense'.
+  np.testing.assert_allclose(y, y_dense, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(dx, dx_dense, rtol=1e-4, atol=1e-5)
+  for g, g_dense in zip(jax.tree.leaves(dp), jax.tree.leaves(dp_dense)):
+    np.testing.assert_allclose(g, g_dense, rtol=1e-4, atol=1e-5)
+  np.testing.assert_array_equal(y_moved[:, :-1], y[:, :-1])
+  assert float(jnp.abs(y_moved[:, -1] - y[:, -1]).max()) > 1e-3
+  with pytest.raises(ValueError, match="dropout"):
+    attention.CausalSelfAttention(16, 2, position=position, relative_scores=relative_scores,
+                                  dropout_rate=0.1, rngs=nnx.Rngs(0))(
+        x, dropout_key=jax.random.key(0))

@@ -59,6 +59,8 @@ with bf16 inputs cuDNN's flash kernel does the softmax and the value product
 without float32 [B, H, L, L] scores and probabilities in memory; only the
 16-bit bias (and, in training, its gradient) is materialized. Elsewhere XLA's
 reference runs the same function. No attention dropout on this path.
+For RoPE and NoPE (no relative terms) 'fused' and 'flash' both send the
+full-sequence path through the same call with no bias at all.
 
 With `relative_scores='flash'` (flash_relative.py) the relative terms never
 reach memory as a [B, H, L, L] tensor: a Pallas (Triton) flash-attention
@@ -254,6 +256,9 @@ class CausalSelfAttention(nnx.Module):
         out_BQHK = self._fused_suffix(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK,
                                       positions_BQ, key_pos_BS)
         return self._output(out_BQHK, new_cache, None)
+    elif aligned and not collect and self.relative_scores in ("fused", "flash"):
+      out_BQHK = self._fused_plain(q_BQHK, keys_BSHK, values_BSHK, dropout_key)
+      return self._output(out_BQHK, new_cache, None)
     out_BQHK, probs_BHQS = self._dense(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK,
                                        positions_BQ, key_pos_BS, aligned, dropout_key)
     return self._output(out_BQHK, new_cache, probs_BHQS if collect else None)
@@ -319,6 +324,19 @@ class CausalSelfAttention(nnx.Module):
     return jax.nn.dot_product_attention(
         q_BQHK, k_BQHK, v_BQHK, bias=bias_BHQS.astype(q_BQHK.dtype), scale=scale,
         is_causal=True, implementation=fused_implementation(q_BQHK.dtype))
+
+  def _fused_plain(self, q_BQHK, k_BQHK, v_BQHK, dropout_key):
+    """The aligned path without relative terms (RoPE, NoPE) as one fused causal kernel.
+
+    No bias at all, so on a GPU cuDNN's flash attention never materializes a
+    [B, H, L, L] tensor; 'fused' and 'flash' both take it (method 3 is NoPE).
+    """
+    if dropout_key is not None and self.dropout_rate > 0.0:
+      raise ValueError(f"relative_scores={self.relative_scores!r} has no attention dropout; "
+                       "set model.dropout=0")
+    return jax.nn.dot_product_attention(
+        q_BQHK, k_BQHK, v_BQHK, scale=self.head_dim ** -0.5, is_causal=True,
+        implementation=fused_implementation(q_BQHK.dtype))
 
   def _flash(self, q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, dropout_key, query_offset):
     """The aligned or suffix relative path as Pallas kernels (flash_relative.py); same output."""

@@ -103,9 +103,10 @@ qs_run() {
   log "$name: done (exit $?): $(grep -o 'stopped at step [0-9]*\|time_to_target_s.: [0-9.]*\|final_step.: [0-9]*' "$R/$name.log" | tr '\n' ' ')"
 }
 
-# cot_job: method 3 with session 13's command on the GPU (the job's host
-# threads on $GPU_CORES), trained until COT_RESERVE s before the deadline,
-# then tested at $SIZES_COT ($NTEST graphs) and $BIG_COT ($NBIG graphs).
+# cot_job [train overrides...]: method 3 with session 13's command (plus the
+# overrides) on the GPU (the job's host threads on $GPU_CORES), trained until
+# COT_RESERVE s before the deadline, then tested at $SIZES_COT ($NTEST
+# graphs) and $BIG_COT ($NBIG graphs).
 # Run it in the background (`cot_job &`): it sets variables for itself.
 cot_job() {
   taskset -cp $GPU_CORES $BASHPID > /dev/null  # Off the quickstarts' cores.
@@ -113,7 +114,7 @@ cot_job() {
   train_eval cot $COT_RESERVE "configs/cot.py$VC" --config.train.schedule=constant \
     --config.train.learning_rate=1e-3 --config.train.warmup_steps=300 \
     --config.train.num_steps=1000000 --config.model.dropout=0.0 --config.train.batch_size=64 \
-    --config.train.eval_every=0 --config.train.ema_decay=0.998
+    --config.train.eval_every=0 --config.train.ema_decay=0.998 "$@"
   python3 -m experiments.evaluate --workdir="$R/cot" --output="$R/cot/eval_$BIG_COT" \
     --sizes=$BIG_COT --num_graphs=$NBIG --batch_size=128 > "$R/cot_eval_$BIG_COT.log" 2>&1
   log "cot: evaluated (exit $?) at $BIG_COT"
