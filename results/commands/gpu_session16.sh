@@ -40,11 +40,14 @@ source results/commands/gpu_plan.sh
 log "commit ${COMMIT:-unknown} (set by the caller: the device copy has no .git)"
 
 # --- Phase A: the GPU alone.
+COT_SCORES=dense  # Method 3 trains on 'fused' only if its step ran here.
 for scores in fused dense; do
   python3 -m experiments.benchmark --config="configs/cot.py$VC" --config.model.dropout=0.0 \
     --config.train.batch_size=64 --config.model.relative_scores=$scores --skip_rollout \
     --steps=$COT_BENCH_STEPS --output="$R/bench_cot_$scores.json" > "$R/bench_cot_$scores.log" 2>&1
-  log "benchmark cot $scores: exit $?"; grep -v "^[IW]1" "$R/bench_cot_$scores.log" | tail -22
+  status=$?; log "benchmark cot $scores: exit $status"
+  grep -v "^[IW]1" "$R/bench_cot_$scores.log" | tail -22
+  [ $scores = fused ] && [ $status = 0 ] && COT_SCORES=fused
 done
 
 # --- Phase B: method 3 on the GPU, quickstart levers on the host CPU.
@@ -60,7 +63,8 @@ for lever in shipped floor0.1 pair3; do
     qs_run "qs_${lever}_s$seed" "$core" ${LEVER[$lever]} --config.seed=$seed &
   done
 done
-cot_job --config.model.relative_scores=fused &
+log "cot on $COT_SCORES"
+cot_job --config.model.relative_scores=$COT_SCORES &
 
 stop_at_deadline 20 8 "experiments[.](train|evaluate)"
 pack_results s16
