@@ -1,7 +1,7 @@
 """The README's main job: the full method, small enough for a laptop CPU.
 
 Trains the discrete + error-correction reasoner on graphs of N = 8..16 nodes
-until it solves all 32 validation graphs at 2x (at most 520 s) and then
+until it solves all 128 validation graphs at 2x (at most 520 s) and then
 evaluates at the training size, 2x and 4x. The model and its training aids come from lever sweeps on the GPU
 (steps are the same on any device): the pair head (configs/sweeps/quickstart_levers.py,
 `pair3`), the triggered decay (configs/sweeps/quickstart_steps.py, `trig`:
