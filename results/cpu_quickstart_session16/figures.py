@@ -77,7 +77,8 @@ def main():
   axes[0][0].set_ylabel("validation at 2x solved")
   handles = {}  # One legend entry per arm, from whichever panel drew it.
   for ax in axes[0]:
-    handles.update(zip(ax.get_legend_handles_labels()[1], ax.get_legend_handles_labels()[0]))
+    lines_drawn, labels = ax.get_legend_handles_labels()
+    handles.update(zip(labels, lines_drawn))
   fig.legend(handles.values(), handles.keys(), fontsize=8, loc="lower center", ncol=len(handles))
   fig.suptitle("The quickstart on this project's 2-core CPU: validation at 2x", fontsize=11)
   fig.tight_layout(rect=(0, 0.1, 1, 1))

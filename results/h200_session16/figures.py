@@ -9,6 +9,7 @@ one line per lever) and tables.md.
 """
 import json
 import os
+import re
 import sys
 
 import matplotlib
@@ -29,6 +30,7 @@ VALUE_KINDS = ("value_accuracy_copy", "value_accuracy_2ops", "value_accuracy_3op
 LEVERS = ("shipped", "floor0.1", "pair3")
 SEEDS = range(4)
 CAP = 2400  # The plan's step cap for the quickstart runs.
+_PRINTED_2X = re.compile(r"N=\d+ \(2x\): ([0-9.]+)")
 
 
 def _records(path, key):
@@ -73,15 +75,18 @@ def bench_table(lines):
 
 
 def quickstart_runs():
-  """{lever: {seed: (validation records at 2x, stop step or None)}}."""
+  """{lever: {seed: (validation records at 2x, stop step or None, printed 2x)}}."""
   runs = {}
   for lever in LEVERS:
     runs[lever] = {}
     for seed in SEEDS:
-      path = os.path.join(HERE, "quickstart_host_cpu", f"qs_{lever}_s{seed}", "metrics.jsonl")
-      val = _records(path, "val_solved_n32")
+      name = f"qs_{lever}_s{seed}"
+      val = _records(os.path.join(HERE, "quickstart_host_cpu", name, "metrics.jsonl"),
+                     "val_solved_n32")
       hit = [r["step"] for r in val if r["val_solved_n32"] >= 1.0]
-      runs[lever][seed] = (val, hit[0] if hit else None)
+      with open(os.path.join(HERE, "logs", f"{name}.log")) as f:
+        printed = _PRINTED_2X.search(f.read())
+      runs[lever][seed] = (val, hit[0] if hit else None, printed.group(1) if printed else "-")
   return runs
 
 
@@ -89,7 +94,7 @@ def quickstart_figure(runs, path):
   fig, axes = plt.subplots(1, len(SEEDS), figsize=(3.2 * len(SEEDS), 3.0), sharey=True)
   for ax, seed in zip(axes, SEEDS):
     for index, lever in enumerate(LEVERS):
-      val, _ = runs[lever][seed]
+      val, _, _ = runs[lever][seed]
       ax.plot([r["step"] for r in val], [r["val_solved_n32"] for r in val], marker=".",
               label=lever, color=f"C{index}")
     ax.set_title(f"seed {seed}", fontsize=10)
@@ -106,14 +111,15 @@ def quickstart_figure(runs, path):
 
 def quickstart_table(lines, runs):
   lines += ["", f"## Quickstart: steps to 32 of 32 at 2x (cap {CAP:,})", "",
-            "| lever | " + " | ".join(f"seed {s}" for s in SEEDS) + " |",
-            "|---" * (len(SEEDS) + 1) + "|"]
+            "| lever | " + " | ".join(f"seed {s}" for s in SEEDS) + " | printed 2x (64 graphs) |",
+            "|---" * (len(SEEDS) + 2) + "|"]
   for lever in LEVERS:
     cells = []
     for seed in SEEDS:
-      val, hit = runs[lever][seed]
+      val, hit, _ = runs[lever][seed]
       cells.append(f"{hit:,}" if hit else f"not by {CAP:,} ({val[-1]['val_solved_n32']:.2f})")
-    lines.append(f"| {lever} | " + " | ".join(cells) + " |")
+    printed = " / ".join(runs[lever][seed][2] for seed in SEEDS)
+    lines.append(f"| {lever} | " + " | ".join(cells) + f" | {printed} |")
 
 
 def main():
