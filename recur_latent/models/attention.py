@@ -307,6 +307,12 @@ class CausalSelfAttention(nnx.Module):
       near_BHNCT = dropout(near_BHNCT, self.dropout_rate, near_key)
     return banded.combine(far_BHQS, near_BHNCT, v_BQHK)
 
+  def _refuse_dropout(self, dropout_key):
+    """The fused and flash paths have no attention dropout: asking for it is an error."""
+    if dropout_key is not None and self.dropout_rate > 0.0:
+      raise ValueError(f"relative_scores={self.relative_scores!r} has no attention dropout; "
+                       "set model.dropout=0")
+
   def _fused(self, q_BQHK, k_BQHK, v_BQHK, kr_RHK, qr_RHK, dropout_key):
     """The aligned relative path through `jax.nn.dot_product_attention`; same output.
 
@@ -316,8 +322,7 @@ class CausalSelfAttention(nnx.Module):
     XLA's reference elsewhere. The bias's gradient (cuDNN returns it) flows
     back through `relative_terms`' scatter-free backward.
     """
-    if dropout_key is not None and self.dropout_rate > 0.0:
-      raise ValueError("relative_scores='fused' has no attention dropout; set model.dropout=0")
+    self._refuse_dropout(dropout_key)
     scale = (3.0 * self.head_dim) ** -0.5
     c2p_BHQR, p2c_BHRS = _relative_tables(q_BQHK, k_BQHK, kr_RHK, qr_RHK)
     bias_BHQS = positions_lib.relative_terms(c2p_BHQR, p2c_BHRS, self.rel_window) * scale
@@ -331,17 +336,14 @@ class CausalSelfAttention(nnx.Module):
     No bias at all, so on a GPU cuDNN's flash attention never materializes a
     [B, H, L, L] tensor; 'fused' and 'flash' both take it (method 3 is NoPE).
     """
-    if dropout_key is not None and self.dropout_rate > 0.0:
-      raise ValueError(f"relative_scores={self.relative_scores!r} has no attention dropout; "
-                       "set model.dropout=0")
+    self._refuse_dropout(dropout_key)
     return jax.nn.dot_product_attention(
         q_BQHK, k_BQHK, v_BQHK, scale=self.head_dim ** -0.5, is_causal=True,
         implementation=fused_implementation(q_BQHK.dtype))
 
   def _flash(self, q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, dropout_key, query_offset):
     """The aligned or suffix relative path as Pallas kernels (flash_relative.py); same output."""
-    if dropout_key is not None and self.dropout_rate > 0.0:
-      raise ValueError("relative_scores='flash' has no attention dropout; set model.dropout=0")
+    self._refuse_dropout(dropout_key)
     return flash_relative.attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK,
                                     scale=(3.0 * self.head_dim) ** -0.5, query_offset=query_offset)
 

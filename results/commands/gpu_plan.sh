@@ -103,6 +103,19 @@ qs_run() {
   log "$name: done (exit $?): $(grep -o 'stopped at step [0-9]*\|time_to_target_s.: [0-9.]*\|final_step.: [0-9]*' "$R/$name.log" | tr '\n' ' ')"
 }
 
+# qs_levers LEVER...: one qs_run in the background per lever and seed of
+# $QS_SEEDS, each on the next core of QS_CORES; the overrides of a lever are
+# ${LEVER[name]} (an associative array the plan declares).
+qs_levers() {
+  local lever seed slot=0
+  for lever in "$@"; do
+    for seed in $QS_SEEDS; do
+      qs_run "qs_${lever}_s$seed" "${QS_CORES[$slot]}" ${LEVER[$lever]} --config.seed=$seed &
+      slot=$((slot + 1))
+    done
+  done
+}
+
 # cot_job [train overrides...]: method 3 with session 13's command (plus the
 # overrides) on the GPU (the job's host threads on $GPU_CORES), trained until
 # COT_RESERVE s before the deadline, then tested at $SIZES_COT ($NTEST

@@ -56,13 +56,7 @@ declare -A LEVER=(
   [floor0.1]="--config.train.end_lr_fraction=0.1"
   [pair3]="--config.train.pair_value_loss_weight=3.0"
 )
-slot=0
-for lever in shipped floor0.1 pair3; do
-  for seed in $QS_SEEDS; do
-    core=${QS_CORES[$slot]}; slot=$((slot + 1))
-    qs_run "qs_${lever}_s$seed" "$core" ${LEVER[$lever]} --config.seed=$seed &
-  done
-done
+qs_levers shipped floor0.1 pair3
 log "cot on $COT_SCORES"
 cot_job --config.model.relative_scores=$COT_SCORES &
 
