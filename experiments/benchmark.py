@@ -1,6 +1,7 @@
 r"""Prints train-step and evaluation throughput: `python -m experiments.benchmark --config=...`.
 
-Figures: compile time, median step time, graphs/s, real and padded tokens/s,
+Figures: compile time, median step time (each step waited on) and the pipelined
+step time (steps dispatched back to back, as training runs them), graphs/s, real and padded tokens/s,
 padding share, XLA FLOPs per step, achieved TFLOP/s and MFU (against
 --peak_tflops, default the H200's measured dense bf16 rate), peak device
 memory of the compiled step, and the time to solve the fixed evaluation set
@@ -35,6 +36,8 @@ _SKIP_ROLLOUT = flags.DEFINE_bool("skip_rollout", False, "Time the train step on
 _PROFILE_DIR = flags.DEFINE_string("profile_dir", None,
                                    "Also trace some train steps here and print the time per kernel.")
 _PROFILE_STEPS = flags.DEFINE_integer("profile_steps", 5, "Train steps in the profiler trace.")
+_PROFILE_TOP = flags.DEFINE_integer("profile_top", 25, "Kernels listed in the profile table.")
+_HLO = flags.DEFINE_string("hlo", None, "Also write the compiled train step's optimized HLO here.")
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint", None, "Trained model for the rollout timing: a training workdir, an exported "
     "directory or a shipped name such as 'default' (its own config then sets the model).")
@@ -53,7 +56,8 @@ def main(argv):
   if not _SKIP_TRAIN.value:
     results["train_step"] = throughput.benchmark_train_step(
         config, steps=_STEPS.value, peak_flops=_PEAK.value * 1e12,
-        profile_dir=_PROFILE_DIR.value, profile_steps=_PROFILE_STEPS.value)
+        profile_dir=_PROFILE_DIR.value, profile_steps=_PROFILE_STEPS.value,
+        profile_top=_PROFILE_TOP.value, hlo_path=_HLO.value)
     profile = results["train_step"].get("profile")
     print(json.dumps({k: v for k, v in results["train_step"].items() if k != "profile"}, indent=2))
     if profile:

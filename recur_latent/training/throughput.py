@@ -93,11 +93,34 @@ def _time_calls(fn, args_list, repeats):
   return float(np.median(times))
 
 
-def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None, profile_steps=5):
+def _time_pipelined(fn, args_list, repeats):
+  """Seconds per call of `repeats` calls dispatched back to back, one wait at the end.
+
+  This is how the training loop runs (it never waits on a step), so the
+  host's dispatch of one step overlaps the device's work on the one before;
+  `_time_calls` waits on every call and so also counts the dispatch.
+  """
+  jax.block_until_ready(fn(*args_list[0]))
+  start = time.perf_counter()
+  out = None
+  for i in range(repeats):
+    out = fn(*args_list[i % len(args_list)])
+  jax.block_until_ready(out)
+  return (time.perf_counter() - start) / repeats
+
+
+def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None, profile_steps=5,
+                         profile_top=25, hlo_path=None):
   """Median step time and derived rates of the real jitted train step.
 
+  `step_s` is the median of steps waited on one by one (latency);
+  `pipelined_step_s` the mean over steps dispatched back to back, as the
+  training loop runs them (throughput); the rates and MFUs use `step_s`, and
+  the `*_pipelined` ones `pipelined_step_s`.
   With `profile_dir`, `profile_steps` more steps run under the profiler
-  after the timing; the result then has 'profile' (profiling.kernel_table).
+  after the timing; the result then has 'profile' (profiling.kernel_table,
+  its `profile_top` longest kernels). `hlo_path` receives the compiled
+  step's optimized HLO (to look up what a profiled fusion computes).
   """
   mesh = train_step_lib.make_mesh()
   model = factory.build_model(config, nnx.Rngs(config.seed))
@@ -123,6 +146,10 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None,
     return metrics["loss"]
 
   step_s = _time_calls(run, list(zip(batches_np, batches)), steps)
+  pipelined_s = _time_pipelined(run, list(zip(batches_np, batches)), steps)
+  if hlo_path:
+    with open(hlo_path, "w") as f:
+      f.write(compiled_by_length[padded_length(batches_np[0])].as_text())
   real = float(np.mean([b["length_B"].sum() for b in batches_np]))
   padded = float(np.mean([b["length_B"].shape[0] * padded_length(b) for b in batches_np]))
   folded = folded_iterations(config)  # Folded iterations are extra sequences.
@@ -135,7 +162,9 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None,
   out = {
       "compile_s": compile_s,
       "step_s": step_s,
+      "pipelined_step_s": pipelined_s,
       "graphs_per_s": config.train.batch_size / step_s,
+      "graphs_per_s_pipelined": config.train.batch_size / pipelined_s,
       "sequences_per_s": examples / step_s,
       "real_tokens_per_s": real / step_s,
       "padded_tokens_per_s": padded / step_s,
@@ -151,9 +180,11 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None,
     out["mfu_real_tokens"] = out["mfu_xla"] * (1.0 - out["padding_share"])
     out["mfu_model"] = model_flops / step_s / peak_flops
     out["mfu_model_real_tokens"] = out["mfu_model"] * (1.0 - out["padding_share"])
+    out["mfu_model_pipelined"] = model_flops / pipelined_s / peak_flops
   if profile_dir:
     trace = profiling.trace_calls(run, list(zip(batches_np, batches)), profile_steps, profile_dir)
-    out["profile"] = dict(profiling.kernel_table(trace, calls=profile_steps), trace=trace)
+    out["profile"] = dict(profiling.kernel_table(trace, calls=profile_steps, top=profile_top),
+                          trace=trace)
   return out
 
 
