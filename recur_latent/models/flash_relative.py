@@ -111,17 +111,28 @@ def band_table(q_BQHK, k_BSHK, kr_RHK, qr_RHK, query_offset):
 
   band[i, r] = q_i . (kr_r - kr_W) + (qr_r - qr_W) . k_{p_i - r}, 0 where
   p_i - r < 0 (no such key).
+
+  Both products are batched over (batch, head), the tables broadcast over the
+  batch, so that their outputs come out in the layouts used next ([B, H, Q, W]
+  and [B, H, W, S] for the skew) and autodiff's backward products read the
+  table's gradient where the kernel wrote it; they are written in the dtype
+  of q. As one product batched over heads with a float32 output (the first
+  version), XLA transposed the 67M-entry tables several times: 6.8 of the
+  H200 step's 25.3 ms of kernels (results/h200_session17/).
   """
   window = kr_RHK.shape[0] - 1
   dt, f32 = q_BQHK.dtype, jnp.float32
+  batch = q_BQHK.shape[0]
   kr_RHK, qr_RHK = kr_RHK.astype(f32), qr_RHK.astype(f32)
-  c2p_BHQW = jnp.einsum("bqhk,rhk->bhqr", q_BQHK, (kr_RHK[:window] - kr_RHK[window]).astype(dt),
-                        preferred_element_type=f32)
-  p2c_BHWS = jnp.einsum("bshk,rhk->bhrs", k_BSHK, (qr_RHK[:window] - qr_RHK[window]).astype(dt),
-                        preferred_element_type=f32)
+  per_batch = lambda t_RHK: jnp.broadcast_to(
+      jnp.swapaxes(t_RHK[:window] - t_RHK[window], 0, 1).astype(dt)[None],
+      (batch,) + (t_RHK.shape[1], window, t_RHK.shape[2]))
+  q_BHQK, k_BHSK = jnp.swapaxes(q_BQHK, 1, 2), jnp.swapaxes(k_BSHK, 1, 2)
+  c2p_BHQW = jnp.einsum("bhqk,bhwk->bhqw", q_BHQK, per_batch(kr_RHK), preferred_element_type=dt)
+  p2c_BHWS = jnp.einsum("bhsk,bhwk->bhws", k_BHSK, per_batch(qr_RHK), preferred_element_type=dt)
   by_query_BHQW = jnp.swapaxes(_by_query(p2c_BHWS, query_offset, q_BQHK.shape[1]), -1, -2)
   q_far_BQHK = (q_BQHK.astype(f32) + qr_RHK[window]).astype(dt)
-  return q_far_BQHK, (c2p_BHQW + by_query_BHQW).astype(dt)
+  return q_far_BQHK, (c2p_BHQW.astype(f32) + by_query_BHQW.astype(f32)).astype(dt)
 
 
 def _by_query(p2c_BHWS, query_offset, num_queries):

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from recur_latent.data import vocab as vocab_lib
+from recur_latent.models import factor_embedding
 from recur_latent.models import attention as attention_lib
 from recur_latent.models import positions as positions_lib
 
@@ -264,7 +265,7 @@ class FactoredTransformer(nnx.Module):
 
   def embed(self, tokens_BLF: jax.Array) -> jax.Array:
     """Sum of the four factor embeddings: x_BLD (float32)."""
-    return sum(table(tokens_BLF[..., f]) for f, table in enumerate(self.embeddings))
+    return factor_embedding.embedding_sum(tuple(t.embedding[...] for t in self.embeddings), tokens_BLF)
 
   def embed_soft(self, probs) -> jax.Array:
     """Probability-weighted embeddings: sum_f probs_f @ E_f, probs a tuple of 4 [B, L, V_f]."""
