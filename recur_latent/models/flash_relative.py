@@ -16,10 +16,9 @@ its diagonals by a skew); the kernel is a flash attention over (q + qr_W) . k
 that, only on the key tiles within W of the diagonal, gathers band(i, p_i - j)
 from the query's row. No [B, H, Q, S] tensor (scores, probabilities or a
 bias, as the 'fused' path's cuDNN call needs) ever reaches memory, in the
-forward or in the backward, whose dq kernel writes the gradients of both
-halves straight from each tile's dS, c2p's by query (i, r) and p2c's by key
-(r, j): each entry has one (query, key) pair, so it is stored once, nothing
-is accumulated across programs, and XLA need not skew the gradient back.
+forward or in the backward, whose dq kernel writes the table's gradient
+straight from each tile's dS: an entry (i, r) has one key, so every gradient
+entry is stored once and nothing is accumulated across programs.
 
 `attention` takes queries at positions query_offset + [0, Q) against keys at
 [0, S): offset 0 is the full sequence (training), S - Q a rollout's suffix.
@@ -75,9 +74,8 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
   if query_offset < 0 or query_offset + num_queries > num_keys:
     raise ValueError(f"queries at [{query_offset}, {query_offset + num_queries}) need keys up to "
                      f"their last position; got {num_keys} keys")
-  q_BQHK, c2p_BHQW, p2c_BHWS = relative_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK)
+  q_BQHK, band_BHQW = band_table(q_BQHK, k_BSHK, kr_RHK, qr_RHK, query_offset)
   if implementation == "xla":
-    band_BHQW = combine_band(c2p_BHQW, p2c_BHWS, query_offset)
     return reference(q_BQHK, k_BSHK, v_BSHK, band_BHQW, scale=scale, query_offset=query_offset)
   for name, size in (("block_q", block_q), ("block_k", block_k)):
     if size < 16 or size & (size - 1):
@@ -85,12 +83,13 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
   pad_q, pad_k = -num_queries % block_q, -num_keys % block_k
   head_dim = q_BQHK.shape[-1]
   pad_d = _pow2(max(head_dim, 16)) - head_dim
+  pad_w = _pow2(window) - window
   pad = lambda x, *widths: jnp.pad(x, [(0, w) for w in widths])
   st = _Static(float(scale), int(query_offset), window, block_q, block_k, num_warps, num_stages,
                implementation == "interpret")
   kernels = _over_data_shards(lambda *args: _kernel_attention(*args, st), q_BQHK.shape[0])
   out_BQHK = kernels(pad(q_BQHK, 0, pad_q, 0, pad_d), pad(k_BSHK, 0, pad_k, 0, pad_d),
-                     pad(v_BSHK, 0, pad_k, 0, pad_d), c2p_BHQW, p2c_BHWS)
+                     pad(v_BSHK, 0, pad_k, 0, pad_d), pad(band_BHQW, 0, 0, pad_q, pad_w))
   return out_BQHK[:, :num_queries, :, :head_dim]
 
 
@@ -107,14 +106,17 @@ def _over_data_shards(fn, batch_size):
   return jax.shard_map(fn, mesh=mesh, in_specs=P("data"), out_specs=P("data"), check_vma=False)
 
 
-def relative_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK):
-  """(q + qr_W, c2p [B, H, Q, W], p2c [B, H, W, S]): the two halves of the band, in the dtype of q.
+def band_table(q_BQHK, k_BSHK, kr_RHK, qr_RHK, query_offset):
+  """(q + qr_W, band [B, H, Q, W]): the kernel's inputs, in the dtype of q.
 
-  c2p[i, r] = q_i . (kr_r - kr_W) by query and p2c[r, j] = (qr_r - qr_W) . k_j
-  by key. Both products are batched over (batch, head), the tables broadcast
-  over the batch, so that their outputs come out in these layouts and
-  autodiff's backward products read the gradients where the dq kernel writes
-  them. As one product batched over heads with a float32 output (the first
+  band[i, r] = q_i . (kr_r - kr_W) + (qr_r - qr_W) . k_{p_i - r}, 0 where
+  p_i - r < 0 (no such key).
+
+  Both products are batched over (batch, head), the tables broadcast over the
+  batch, so that their outputs come out in the layouts used next ([B, H, Q, W]
+  and [B, H, W, S] for the skew) and autodiff's backward products read the
+  table's gradient where the kernel wrote it; they are written in the dtype
+  of q. As one product batched over heads with a float32 output (the first
   version), XLA transposed the 67M-entry tables several times: 6.8 of the
   H200 step's 25.3 ms of kernels (results/h200_session17/).
   """
@@ -128,27 +130,9 @@ def relative_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK):
   q_BHQK, k_BHSK = jnp.swapaxes(q_BQHK, 1, 2), jnp.swapaxes(k_BSHK, 1, 2)
   c2p_BHQW = jnp.einsum("bhqk,bhwk->bhqw", q_BHQK, per_batch(kr_RHK), preferred_element_type=dt)
   p2c_BHWS = jnp.einsum("bhsk,bhwk->bhws", k_BHSK, per_batch(qr_RHK), preferred_element_type=dt)
+  by_query_BHQW = jnp.swapaxes(_by_query(p2c_BHWS, query_offset, q_BQHK.shape[1]), -1, -2)
   q_far_BQHK = (q_BQHK.astype(f32) + qr_RHK[window]).astype(dt)
-  return q_far_BQHK, c2p_BHQW, p2c_BHWS
-
-
-def combine_band(c2p_BHQW, p2c_BHWS, query_offset):
-  """band [B, H, Q, W] = c2p + p2c read at each query's keys: band[i, r] = c2p[i, r] + p2c[r, p_i - r].
-
-  Entries with no key (p_i - r < 0) get c2p alone.
-  """
-  by_query_BHQW = jnp.swapaxes(_by_query(p2c_BHWS, query_offset, c2p_BHQW.shape[2]), -1, -2)
-  return (c2p_BHQW.astype(jnp.float32) + by_query_BHQW.astype(jnp.float32)).astype(c2p_BHQW.dtype)
-
-
-def band_table(q_BQHK, k_BSHK, kr_RHK, qr_RHK, query_offset):
-  """(q + qr_W, band [B, H, Q, W]): what the kernels' queries see, in the dtype of q.
-
-  band[i, r] = q_i . (kr_r - kr_W) + (qr_r - qr_W) . k_{p_i - r}, 0 where
-  p_i - r < 0 (no such key).
-  """
-  q_far_BQHK, c2p_BHQW, p2c_BHWS = relative_tables(q_BQHK, k_BSHK, kr_RHK, qr_RHK)
-  return q_far_BQHK, combine_band(c2p_BHQW, p2c_BHWS, query_offset)
+  return q_far_BQHK, (c2p_BHQW.astype(f32) + by_query_BHQW.astype(f32)).astype(dt)
 
 
 def _by_query(p2c_BHWS, query_offset, num_queries):
@@ -230,7 +214,7 @@ def _tile_scores(st: _Static, q, k, band_ref, first_query, first_key, band_row0,
   r_in = jnp.clip(r, 0, st.window - 1)
   band = plgpu.load(band_ref.at[band_row0 + rows, r_in], mask=in_band, other=0.0)
   s = (s + band.astype(jnp.float32)) * st.scale
-  return jnp.where(r >= 0, s, _MASKED), (r, in_band, rows, cols)
+  return jnp.where(r >= 0, s, _MASKED), (r_in, in_band, rows, cols)
 
 
 def _key_ranges(st: _Static, first_query, num_key_blocks):
@@ -276,21 +260,22 @@ def _forward_kernel(q_ref, k_ref, v_ref, band_ref, o_ref, lse_ref, *, st: _Stati
   lse_ref[...] = m_Q + jnp.log(l_Q)
 
 
-def _dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, zeros_c2p_ref,
-               zeros_p2c_ref, dq_ref, dc2p_ref, dp2c_ref, *, st: _Static):
-  """dq and the gradients of both band halves for one query block, looping over its keys.
-
-  Both halves' gradients are dS at one (query, key) pair each: dc2p[i, r] and
-  dp2c[r, j] with j = p_i - r. So every entry is written once, by the program
-  of its query, and nothing is accumulated across programs; the two outputs
-  start as zeros (aliased to zeros_*), which entries without a pair keep.
-  """
-  del zeros_c2p_ref, zeros_p2c_ref  # The same buffers as dc2p_ref and dp2c_ref.
+def _dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, dq_ref, dband_ref,
+               *, st: _Static):
+  """dq and the band table's gradient for one query block, looping over its keys."""
   first_query = pl.program_id(0) * st.block_q
   q, do = q_ref[...], do_ref[...]
   lse_Q, delta_Q = lse_ref[...], delta_ref[...]
   num_key_blocks = k_ref.shape[0] // st.block_k
   far_end, near_end = _key_ranges(st, first_query, num_key_blocks)
+  # Entries no tile writes (beyond W, or keys before 0 or past the loop) are zeros.
+  block_w = band_ref.shape[1]
+  rows_QW = jax.lax.broadcasted_iota(jnp.int32, (st.block_q, block_w), 0)
+  r_QW = jax.lax.broadcasted_iota(jnp.int32, (st.block_q, block_w), 1)
+  key_QW = st.query_offset + first_query + rows_QW - r_QW
+  written = (r_QW < st.window) & (key_QW >= 0) & (key_QW < near_end * st.block_k)
+  plgpu.store(dband_ref.at[:, pl.ds(0, block_w)], jnp.zeros((st.block_q, block_w), dband_ref.dtype),
+              mask=~written)
 
   def tile(near):
     def body(kb, dq_QK):
@@ -300,15 +285,10 @@ def _dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, zeros_
       p = jnp.exp(s - lse_Q[:, None])
       ds = p * (_mm(do, v_ref[keys, :], 1, 1) - delta_Q[:, None]) * st.scale
       if near:
-        r, in_band, rows, cols = band
-        # r mod W' is r in the band, and distinct across a tile's rows and
-        # across its columns (W' >= both tile sides), so no two lanes of a
-        # store share an address, masked or not (the interpreter's masked
-        # scatter writes every lane).
-        slot = jnp.bitwise_and(r, dc2p_ref.shape[-1] - 1)
-        ds_band = ds.astype(dc2p_ref.dtype)
-        plgpu.store(dc2p_ref.at[rows, slot], ds_band, mask=in_band)
-        plgpu.store(dp2c_ref.at[slot, kb * st.block_k + cols], ds_band, mask=in_band)
+        r_in, in_band, rows, cols = band
+        # Lanes outside the band go to spare columns, one per lane, so the
+        # scatter needs no mask and no two lanes share an address.
+        dband_ref[rows, jnp.where(in_band, r_in, block_w + cols)] = ds.astype(dband_ref.dtype)
       return dq_QK + _mm(ds.astype(k.dtype), k)
     return body
 
@@ -345,12 +325,11 @@ def _dkv_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, dk_re
   dv_ref[...] = dv_KD.astype(dv_ref.dtype)
 
 
-def _call(kernel, st: _Static, grid_blocks, in_specs, out_specs, out_shape, *args, aliases=None):
+def _call(kernel, st: _Static, grid_blocks, in_specs, out_specs, out_shape, *args):
   batch, heads = args[0].shape[0], args[0].shape[2]
   return pl.pallas_call(
       functools.partial(kernel, st=st), out_shape=out_shape,
       grid=(grid_blocks, batch, heads), in_specs=in_specs, out_specs=out_specs,
-      input_output_aliases=aliases or {},
       compiler_params=plgpu.CompilerParams(num_warps=st.num_warps, num_stages=st.num_stages),
       interpret=st.interpret, name=kernel.__name__.strip("_"))(*args)
 
@@ -358,33 +337,19 @@ def _call(kernel, st: _Static, grid_blocks, in_specs, out_specs, out_shape, *arg
 def _specs(st: _Static, q, k, band):
   """BlockSpecs over the grid (block, batch, head): a program's block, or a (batch, head)'s whole."""
   seq = lambda n: pl.BlockSpec((None, n, None, q.shape[-1]), lambda i, b, h: (b, 0, h, 0))
-  whole = lambda shape: pl.BlockSpec((None, None) + shape, lambda i, b, h: (b, h, 0, 0))
   return dict(
       q_block=pl.BlockSpec((None, st.block_q, None, q.shape[-1]), lambda i, b, h: (b, i, h, 0)),
       k_block=pl.BlockSpec((None, st.block_k, None, k.shape[-1]), lambda i, b, h: (b, i, h, 0)),
       q_all=seq(q.shape[1]), k_all=seq(k.shape[1]),
       band_block=pl.BlockSpec((None, None, st.block_q, band.shape[-1]), lambda i, b, h: (b, h, i, 0)),
-      band_all=whole(band.shape[2:]),
-      by_key_all=whole((band.shape[-1], k.shape[1])),
+      band_all=pl.BlockSpec((None, None) + band.shape[2:], lambda i, b, h: (b, h, 0, 0)),
       rows_block=pl.BlockSpec((None, None, st.block_q), lambda i, b, h: (b, h, i)),
       rows_all=pl.BlockSpec((None, None, q.shape[1]), lambda i, b, h: (b, h, 0)))
 
 
-def _padded_band(q, k, c2p_BHQW, p2c_BHWS, st: _Static):
-  """The kernels' band [B, H, Q', W'] for queries padded to Q' rows.
-
-  W' is a power of two at least W and both tile sides (the dq kernel's stores need that).
-  """
-  band_BHQW = combine_band(c2p_BHQW, p2c_BHWS, st.query_offset)
-  block_w = max(_pow2(st.window), st.block_q, st.block_k)
-  pad_q, pad_w = q.shape[1] - band_BHQW.shape[2], block_w - st.window
-  return jnp.pad(band_BHQW, [(0, 0), (0, 0), (0, pad_q), (0, pad_w)])
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _kernel_attention(q, k, v, c2p_BHQW, p2c_BHWS, st: _Static):
-  """Attention of the padded q, k, v (head dim 2^n) with the band of c2p and p2c (unpadded)."""
-  return _forward(q, k, v, _padded_band(q, k, c2p_BHQW, p2c_BHWS, st), st)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _kernel_attention(q, k, v, band, st: _Static):
+  return _forward(q, k, v, band, st)[0]
 
 
 def _forward(q, k, v, band, st: _Static):
@@ -398,40 +363,34 @@ def _forward(q, k, v, band, st: _Static):
                q, k, v, band)
 
 
-def _kernel_attention_fwd(q, k, v, c2p_BHQW, p2c_BHWS, st):
-  band = _padded_band(q, k, c2p_BHQW, p2c_BHWS, st)
+def _kernel_attention_fwd(q, k, v, band, st):
   out, lse = _forward(q, k, v, band, st)
-  return out, (q, k, v, band, out, lse, c2p_BHQW.shape, p2c_BHWS.shape)
+  return out, (q, k, v, band, out, lse)
 
 
 def _kernel_attention_bwd(st, residuals, d_out):
-  q, k, v, band, out, lse, c2p_shape, p2c_shape = residuals
+  q, k, v, band, out, lse = residuals
   sp = _specs(st, q, k, band)
   # delta_i = sum_d o_i do_i: the softmax backward's row term, [B, H, Q].
   delta = jnp.einsum("bqhk,bqhk->bhq", out.astype(jnp.float32), d_out.astype(jnp.float32))
   d_out = d_out.astype(q.dtype)
   args = (q, k, v, band, d_out, lse, delta)
-  batch, heads, num_queries, block_w = band.shape
-  by_key_shape = (batch, heads, block_w, k.shape[1])
-  dq, dc2p, dp2c = _call(
-      _dq_kernel, st, q.shape[1] // st.block_q,
-      [sp["q_block"], sp["k_all"], sp["k_all"], sp["band_block"], sp["q_block"], sp["rows_block"],
-       sp["rows_block"], sp["band_block"], sp["by_key_all"]],
-      [sp["q_block"], sp["band_block"], sp["by_key_all"]],
-      [jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct(band.shape, band.dtype),
-       jax.ShapeDtypeStruct(by_key_shape, band.dtype)],
-      *args, jnp.zeros(band.shape, band.dtype), jnp.zeros(by_key_shape, band.dtype),
-      aliases={7: 1, 8: 2})
+  # The table's gradient carries spare columns (see the dq kernel), cut off here.
+  wide = band.shape[:3] + (_pow2(band.shape[3] + st.block_k),)
+  dq, dband = _call(_dq_kernel, st, q.shape[1] // st.block_q,
+                    [sp["q_block"], sp["k_all"], sp["k_all"], sp["band_block"], sp["q_block"],
+                     sp["rows_block"], sp["rows_block"]],
+                    [sp["q_block"], pl.BlockSpec((None, None, st.block_q, wide[3]),
+                                                 lambda i, b, h: (b, h, i, 0))],
+                    [jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct(wide, band.dtype)],
+                    *args)
   dk, dv = _call(_dkv_kernel, st, k.shape[1] // st.block_k,
                  [sp["q_all"], sp["k_block"], sp["k_block"], sp["band_all"], sp["q_all"],
                   sp["rows_all"], sp["rows_all"]],
                  [sp["k_block"], sp["k_block"]],
                  [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)],
                  *args)
-  # The halves' gradients without the padded rows, columns and keys.
-  dc2p = dc2p[:, :, :c2p_shape[2], :c2p_shape[3]]
-  dp2c = dp2c[:, :, :p2c_shape[2], :p2c_shape[3]]
-  return dq, dk, dv, dc2p, dp2c
+  return dq, dk, dv, dband[..., :band.shape[3]]
 
 
 _kernel_attention.defvjp(_kernel_attention_fwd, _kernel_attention_bwd)
