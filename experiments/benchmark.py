@@ -18,6 +18,7 @@ from ml_collections import config_flags
 from recur_latent import api
 from recur_latent.models import attention
 from recur_latent.models import factory
+from recur_latent.training import gpu_gemms
 from recur_latent.training import profiling
 from recur_latent.training import throughput
 
@@ -45,12 +46,16 @@ _RELATIVE_SCORES = flags.DEFINE_enum(
     "relative_scores", None, list(attention.RELATIVE_SCORES),
     "With --checkpoint: time the loaded parameters through this relative-score path "
     "(the same function; models/banded.py) instead of the one they were trained with.")
+_CUBLAS = flags.DEFINE_bool(
+    "cublas_gemms", True, "On a GPU, every matrix product through cuBLAS, none as an XLA Triton "
+    "fusion (training/gpu_gemms.py), as experiments.train runs them.")
 _OUTPUT = flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
 flags.mark_flags_as_required(["config"])
 
 
 def main(argv):
   del argv
+  gpu_gemms.prefer_cublas(_CUBLAS.value)  # Before any computation.
   config = _CONFIG.value
   results = {}
   if not _SKIP_TRAIN.value:

@@ -83,7 +83,7 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
   pad_q, pad_k = -num_queries % block_q, -num_keys % block_k
   head_dim = q_BQHK.shape[-1]
   pad_d = _pow2(max(head_dim, 16)) - head_dim
-  pad_w = _pow2(window) - window
+  pad_w = max(_pow2(window), block_q, block_k) - window  # The dq kernel's stores need W' >= a tile side.
   pad = lambda x, *widths: jnp.pad(x, [(0, w) for w in widths])
   st = _Static(float(scale), int(query_offset), window, block_q, block_k, num_warps, num_stages,
                implementation == "interpret")
@@ -214,7 +214,7 @@ def _tile_scores(st: _Static, q, k, band_ref, first_query, first_key, band_row0,
   r_in = jnp.clip(r, 0, st.window - 1)
   band = plgpu.load(band_ref.at[band_row0 + rows, r_in], mask=in_band, other=0.0)
   s = (s + band.astype(jnp.float32)) * st.scale
-  return jnp.where(r >= 0, s, _MASKED), (r_in, in_band, rows, cols)
+  return jnp.where(r >= 0, s, _MASKED), (r, in_band, rows, cols)
 
 
 def _key_ranges(st: _Static, first_query, num_key_blocks):
@@ -260,23 +260,21 @@ def _forward_kernel(q_ref, k_ref, v_ref, band_ref, o_ref, lse_ref, *, st: _Stati
   lse_ref[...] = m_Q + jnp.log(l_Q)
 
 
-def _dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, dq_ref, dband_ref,
+def _dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, zeros_ref, dq_ref, dband_ref,
                *, st: _Static):
-  """dq and the band table's gradient for one query block, looping over its keys."""
+  """dq and the band table's gradient for one query block, looping over its keys.
+
+  dband starts as zeros (aliased to zeros_ref), which entries without a key
+  keep; the others are each one tile's dS, stored once. Writing it at the
+  band's width, instead of a table twice as wide that XLA then sliced, took
+  0.3 ms off the H200 step (results/h200_session17/dband_exact/).
+  """
+  del zeros_ref  # The same buffer as dband_ref.
   first_query = pl.program_id(0) * st.block_q
   q, do = q_ref[...], do_ref[...]
   lse_Q, delta_Q = lse_ref[...], delta_ref[...]
   num_key_blocks = k_ref.shape[0] // st.block_k
   far_end, near_end = _key_ranges(st, first_query, num_key_blocks)
-  # Entries no tile writes (beyond W, or keys before 0 or past the loop) are zeros.
-  block_w = band_ref.shape[1]
-  rows_QW = jax.lax.broadcasted_iota(jnp.int32, (st.block_q, block_w), 0)
-  r_QW = jax.lax.broadcasted_iota(jnp.int32, (st.block_q, block_w), 1)
-  key_QW = st.query_offset + first_query + rows_QW - r_QW
-  written = (r_QW < st.window) & (key_QW >= 0) & (key_QW < near_end * st.block_k)
-  plgpu.store(dband_ref.at[:, pl.ds(0, block_w)], jnp.zeros((st.block_q, block_w), dband_ref.dtype),
-              mask=~written)
-
   def tile(near):
     def body(kb, dq_QK):
       keys = pl.ds(kb * st.block_k, st.block_k)
@@ -285,10 +283,12 @@ def _dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, dq_ref
       p = jnp.exp(s - lse_Q[:, None])
       ds = p * (_mm(do, v_ref[keys, :], 1, 1) - delta_Q[:, None]) * st.scale
       if near:
-        r_in, in_band, rows, cols = band
-        # Lanes outside the band go to spare columns, one per lane, so the
-        # scatter needs no mask and no two lanes share an address.
-        dband_ref[rows, jnp.where(in_band, r_in, block_w + cols)] = ds.astype(dband_ref.dtype)
+        r, in_band, rows, cols = band
+        # r mod W' is r in the band and distinct across a tile's row (W' >= a
+        # tile side), so no two lanes of the store share an address, masked or
+        # not (the interpreter's masked scatter writes back every lane).
+        slot = jnp.bitwise_and(r, dband_ref.shape[-1] - 1)
+        plgpu.store(dband_ref.at[rows, slot], ds.astype(dband_ref.dtype), mask=in_band)
       return dq_QK + _mm(ds.astype(k.dtype), k)
     return body
 
@@ -325,11 +325,12 @@ def _dkv_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, dk_re
   dv_ref[...] = dv_KD.astype(dv_ref.dtype)
 
 
-def _call(kernel, st: _Static, grid_blocks, in_specs, out_specs, out_shape, *args):
+def _call(kernel, st: _Static, grid_blocks, in_specs, out_specs, out_shape, *args, aliases=None):
   batch, heads = args[0].shape[0], args[0].shape[2]
   return pl.pallas_call(
       functools.partial(kernel, st=st), out_shape=out_shape,
       grid=(grid_blocks, batch, heads), in_specs=in_specs, out_specs=out_specs,
+      input_output_aliases=aliases or {},
       compiler_params=plgpu.CompilerParams(num_warps=st.num_warps, num_stages=st.num_stages),
       interpret=st.interpret, name=kernel.__name__.strip("_"))(*args)
 
@@ -375,22 +376,19 @@ def _kernel_attention_bwd(st, residuals, d_out):
   delta = jnp.einsum("bqhk,bqhk->bhq", out.astype(jnp.float32), d_out.astype(jnp.float32))
   d_out = d_out.astype(q.dtype)
   args = (q, k, v, band, d_out, lse, delta)
-  # The table's gradient carries spare columns (see the dq kernel), cut off here.
-  wide = band.shape[:3] + (_pow2(band.shape[3] + st.block_k),)
   dq, dband = _call(_dq_kernel, st, q.shape[1] // st.block_q,
                     [sp["q_block"], sp["k_all"], sp["k_all"], sp["band_block"], sp["q_block"],
-                     sp["rows_block"], sp["rows_block"]],
-                    [sp["q_block"], pl.BlockSpec((None, None, st.block_q, wide[3]),
-                                                 lambda i, b, h: (b, h, i, 0))],
-                    [jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct(wide, band.dtype)],
-                    *args)
+                     sp["rows_block"], sp["rows_block"], sp["band_block"]],
+                    [sp["q_block"], sp["band_block"]],
+                    [jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct(band.shape, band.dtype)],
+                    *args, jnp.zeros(band.shape, band.dtype), aliases={7: 1})
   dk, dv = _call(_dkv_kernel, st, k.shape[1] // st.block_k,
                  [sp["q_all"], sp["k_block"], sp["k_block"], sp["band_all"], sp["q_all"],
                   sp["rows_all"], sp["rows_all"]],
                  [sp["k_block"], sp["k_block"]],
                  [jax.ShapeDtypeStruct(k.shape, k.dtype), jax.ShapeDtypeStruct(v.shape, v.dtype)],
                  *args)
-  return dq, dk, dv, dband[..., :band.shape[3]]
+  return dq, dk, dv, dband
 
 
 _kernel_attention.defvjp(_kernel_attention_fwd, _kernel_attention_bwd)
