@@ -57,10 +57,18 @@ def test_kernel_table_counts_self_time_on_cpu_runtime_threads(tmp_path):
 
 def test_benchmark_profiles_the_real_train_step_on_the_cpu(tmp_path):
   config = discrete_ec_config.get_config("size=tiny")
-  out = throughput.benchmark_train_step(config, steps=2, profile_dir=str(tmp_path), profile_steps=2)
+  hlo = tmp_path / "step.hlo"
+  out = throughput.benchmark_train_step(config, steps=2, profile_dir=str(tmp_path), profile_steps=2,
+                                        profile_top=7, hlo_path=str(hlo), peak_flops=1e12)
   profile = out["profile"]
   assert profile["timeline"] == "cpu runtime threads"
-  assert profile["rows"] and profile["total_ms_per_call"] > 0
+  assert 0 < len(profile["rows"]) <= 7 and profile["total_ms_per_call"] > 0
+  # The optimized HLO of the very step that was timed: its entry takes the state, batch and key.
+  assert hlo.read_text().startswith("HloModule") and "ENTRY" in hlo.read_text()
+  assert out["pipelined_step_s"] > 0
+  assert out["graphs_per_s_pipelined"] == pytest.approx(config.train.batch_size / out["pipelined_step_s"])
+  assert out["mfu_model_pipelined"] == pytest.approx(
+      out["step_flops_model"] / out["pipelined_step_s"] / 1e12)
   # The kernels of one step cannot take longer than the traced steps' wall-clock allows.
   assert profile["total_ms_per_call"] < 50 * out["step_s"] * 1e3
   assert 0 < profile["busy_ms_per_call"] <= profile["span_ms_per_call"]
