@@ -48,7 +48,8 @@ _RELATIVE_SCORES = flags.DEFINE_enum(
     "(the same function; models/banded.py) instead of the one they were trained with.")
 _CUBLAS = flags.DEFINE_bool(
     "cublas_gemms", True, "On a GPU, every matrix product through cuBLAS, none as an XLA Triton "
-    "fusion (training/gpu_gemms.py), as experiments.train runs them.")
+    "fusion (training/gpu_gemms.py), as experiments.train runs them; it holds for the rollout "
+    "timing too (results/h200_session17/ measured that rollout with XLA's default).")
 _OUTPUT = flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
 flags.mark_flags_as_required(["config"])
 
