@@ -117,7 +117,7 @@ def band_table(q_BQHK, k_BSHK, kr_RHK, qr_RHK, query_offset):
   and [B, H, W, S] for the skew) and autodiff's backward products read the
   table's gradient where the kernel wrote it; they are written in the dtype
   of q. As one product batched over heads with a float32 output (the first
-  version), XLA transposed the 67M-entry tables several times: 6.8 of the
+  version), XLA transposed the 67M-entry tables several times: 6.1 of the
   H200 step's 25.3 ms of kernels (results/h200_session17/).
   """
   window = kr_RHK.shape[0] - 1
