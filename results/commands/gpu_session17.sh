@@ -33,3 +33,14 @@ full() {  # SEED BUDGET_S
 }
 full 1 280
 ls -la "$R"
+
+# Call 2b, the same lease right after (seeds 0 and 2 of the same run; the
+# persistent compile cache of seed 1's run was warm):
+#   source results/commands/gpu_common.sh; R=$OUT/s17b; mkdir -p $R
+#   for s in 0 2; do W=/tmp/full_s$s
+#     python3 -m experiments.train --config=configs/discrete_ec.py:recipe=fast --workdir=$W --nofinal_eval \
+#       --config.data.num_names=512 --config.train.max_train_seconds=230 --config.train.log_every=50 \
+#       --config.train.checkpoint_every=1000 --config.eval.batch_size=256 --config.seed=$s > $R/full_s$s.log 2>&1
+#     python3 -m experiments.evaluate --workdir=$W --output=$W/eval --sizes=128 --num_graphs=2048 \
+#       --batch_size=64 --halting=fixed_point --suffix_chunks=8 > $R/full_s${s}_eval.log 2>&1
+#   done
