@@ -65,6 +65,10 @@ def test_benchmark_profiles_the_real_train_step_on_the_cpu(tmp_path):
   assert 0 < len(profile["rows"]) <= 7 and profile["total_ms_per_call"] > 0
   # The optimized HLO of the very step that was timed: its entry takes the state, batch and key.
   assert hlo.read_text().startswith("HloModule") and "ENTRY" in hlo.read_text()
+  # Most of the step's time is in kernels that the HLO names, with the JAX operations they came from.
+  named = [r for r in profile["rows"] if r.get("sources")]
+  assert named and all(isinstance(src, str) and not src.startswith("jit(train_step)")
+                       for r in named for src in r["sources"])
   assert out["pipelined_step_s"] > 0
   assert out["graphs_per_s_pipelined"] == pytest.approx(config.train.batch_size / out["pipelined_step_s"])
   assert out["mfu_model_pipelined"] == pytest.approx(
@@ -102,3 +106,37 @@ def test_block_applications_count_every_iteration_that_is_trained():
   assert throughput.block_applications(config) == 5
   config.train.iterations, config.train.rollout = "sample", True
   assert throughput.block_applications(config) == 5
+
+
+_HLO = """HloModule jit_step
+
+%fused_add (param_0: f32[4], param_1: f32[4]) -> f32[4] {
+  %param_0 = f32[4]{0} parameter(0)
+  %param_1 = f32[4]{0} parameter(1)
+  %mul.1 = f32[4]{0} multiply(%param_0, %param_1), metadata={op_name="jit(step)/jvp(layer)/mul"}
+  ROOT %add.2 = f32[4]{0} add(%mul.1, %param_1), metadata={op_name="jit(step)/jvp(layer)/add"}
+  %add.3 = f32[4]{0} add(%add.2, %param_1), metadata={op_name="jit(step)/jvp(layer)/add"}
+}
+
+ENTRY %main (a: f32[4], b: f32[4]) -> f32[4] {
+  %a = f32[4]{0} parameter(0)
+  %b = f32[4]{0} parameter(1)
+  ROOT %loop_add_fusion.16 = f32[4]{0} fusion(%a, %b), kind=kLoop, calls=%fused_add
+  %copy.7 = f32[4]{0} copy(%a), metadata={op_name="jit(step)/copy_p"}
+}
+"""
+
+
+def test_kernels_are_named_by_the_operations_of_their_fused_computation(tmp_path):
+  sources = profiling.fusion_sources(_HLO)
+  # The fusion's own line has no metadata: its computation's op_names count, most frequent first.
+  assert sources["loop_add_fusion.16"] == ["jvp(layer)/add", "jvp(layer)/mul"]
+  assert sources["copy.7"] == ["copy_p"]
+  meta = [{"ph": "M", "name": "process_name", "pid": 1, "args": {"name": "/device:GPU:0"}}]
+  events = meta + [{"ph": "X", "pid": 1, "tid": 1, "name": "loop_add_fusion_16", "ts": 0.0, "dur": 40.0},
+                   {"ph": "X", "pid": 1, "tid": 1, "name": "my_kernel", "ts": 50.0, "dur": 10.0}]
+  table = profiling.kernel_table(_write_trace(tmp_path / "perfetto_trace.json.gz", events), hlo_text=_HLO)
+  by_name = {r["name"]: r["sources"] for r in table["rows"]}
+  # A GPU kernel drops the dot of the instruction's number; a custom kernel has no fusion.
+  assert by_name == {"loop_add_fusion_16": ["jvp(layer)/add", "jvp(layer)/mul"], "my_kernel": []}
+  assert "`jvp(layer)/add`; `jvp(layer)/mul`" in profiling.format_table(table)

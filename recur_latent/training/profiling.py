@@ -10,12 +10,18 @@ events nested in it on the same thread), so a while loop or an executor's
 wrapper event is not counted twice. It also reports how busy the device was
 against the traced span, and the longest idle gaps. It is the breakdown
 that says which operations to make faster (results/performance.md).
+
+Given the compiled step's optimized HLO (`compiled.as_text()`), each row also
+names its sources: the JAX operations (the HLO metadata's op_name) most often
+found in that kernel's fused computation, so that a row such as
+`input_transpose_fusion_16` reads as the einsum or pad that made it.
 """
 import collections
 import glob
 import gzip
 import json
 import os
+import re
 
 import jax
 
@@ -74,11 +80,54 @@ def _self_times(events):
   return out
 
 
-def kernel_table(trace_path: str, *, calls: int = 1, top: int = 25) -> dict:
+_COMPUTATION = re.compile(r"^(?:ENTRY )?%?([\w.\-]+) \(.*\) -> .* \{$")
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%([\w.\-]+) = ")
+_CALLS = re.compile(r"calls=%([\w.\-]+)")
+_OP_NAME = re.compile(r'op_name="([^"]*)"')
+
+
+def fusion_sources(hlo_text: str, top: int = 3) -> dict:
+  """{instruction name: its `top` most frequent op_names}, over the computation it calls if any.
+
+  The op_names lose their outermost `jit(...)/` (the step's own name).
+  """
+  computations, current = {}, None
+  for line in hlo_text.split("\n"):
+    header = _COMPUTATION.match(line)
+    if header:
+      current = computations.setdefault(header.group(1), [])
+    elif line.startswith("}"):
+      current = None
+    elif current is not None:
+      current.append(line)
+  sources = {}
+  for body in computations.values():
+    for line in body:
+      inst = _INSTRUCTION.match(line)
+      if not inst:
+        continue
+      called = _CALLS.search(line)
+      lines = computations.get(called.group(1), [line]) if called else [line]
+      names = collections.Counter(re.sub(r"^jit\([^)]*\)/", "", m.group(1))
+                                  for l in lines for m in [_OP_NAME.search(l)] if m)
+      sources[inst.group(1)] = [n for n, _ in names.most_common(top)]
+  return sources
+
+
+def _sources_of(kernel_name, sources):
+  """A kernel's sources: GPU kernels drop the dot of the instruction's number (`x.16` runs as `x_16`)."""
+  for key in (kernel_name, re.sub(r"_(\d+)$", r".\1", kernel_name)):
+    if key in sources:
+      return sources[key]
+  return []
+
+
+def kernel_table(trace_path: str, *, calls: int = 1, top: int = 25, hlo_text: str | None = None) -> dict:
   """{'timeline', 'total_ms_per_call', 'rows': [{name, ms_per_call, count_per_call, share}]}.
 
   Times are summed over the trace and divided by `calls` (the traced calls),
-  so a row reads as milliseconds of that kernel in one step.
+  so a row reads as milliseconds of that kernel in one step. With the
+  compiled program's `hlo_text`, each row also has 'sources' (fusion_sources).
   """
   with gzip.open(trace_path, "rt") as f:
     trace = json.load(f)
@@ -97,6 +146,10 @@ def kernel_table(trace_path: str, *, calls: int = 1, top: int = 25) -> dict:
   rows = [{"name": name, "ms_per_call": us / 1e3 / calls, "count_per_call": count[name] / calls,
            "share": us / all_us if all_us else 0.0}
           for name, us in total_us.most_common(top)]
+  if hlo_text:
+    sources = fusion_sources(hlo_text)
+    for row in rows:
+      row["sources"] = _sources_of(row["name"], sources)
   return {"timeline": timeline, "total_ms_per_call": all_us / 1e3 / calls, "rows": rows,
           **_occupancy(device_events, calls)}
 
@@ -136,9 +189,14 @@ def format_table(table: dict) -> str:
            "ms span per step."]
   for gap in table.get("gaps", []):
     lines.append(f"- idle {gap['ms']:.3f} ms after `{gap['after'][:60]}`, before `{gap['before'][:60]}`")
-  lines += ["", "| kernel | ms per step | calls per step | share |", "|---|---|---|---|"]
+  with_sources = any("sources" in row for row in table["rows"])
+  lines += ["", "| kernel | ms per step | calls per step | share |" + (" sources |" if with_sources else ""),
+            "|---|---|---|---|" + ("---|" if with_sources else "")]
   for row in table["rows"]:
     name = row["name"] if len(row["name"]) <= 80 else row["name"][:77] + "..."
-    lines.append(f"| `{name}` | {row['ms_per_call']:.3f} | {row['count_per_call']:.1f} | "
-                 f"{row['share']:.1%} |")
+    line = (f"| `{name}` | {row['ms_per_call']:.3f} | {row['count_per_call']:.1f} | "
+            f"{row['share']:.1%} |")
+    if with_sources:
+      line += " " + "; ".join(f"`{src[-70:]}`" for src in row.get("sources", [])) + " |"
+    lines.append(line)
   return "\n".join(lines)

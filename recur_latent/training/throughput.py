@@ -183,8 +183,9 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None,
     out["mfu_model_pipelined"] = model_flops / pipelined_s / peak_flops
   if profile_dir:
     trace = profiling.trace_calls(run, list(zip(batches_np, batches)), profile_steps, profile_dir)
-    out["profile"] = dict(profiling.kernel_table(trace, calls=profile_steps, top=profile_top),
-                          trace=trace)
+    hlo_text = compiled_by_length[padded_length(batches_np[0])].as_text()
+    out["profile"] = dict(profiling.kernel_table(trace, calls=profile_steps, top=profile_top,
+                                                 hlo_text=hlo_text), trace=trace)
   return out
 
 
