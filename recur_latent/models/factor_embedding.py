@@ -39,11 +39,11 @@ def _backward(residuals, d_x_BLD):
   lo_ND = (d_x_ND - hi_ND.astype(jnp.float32)).astype(jnp.bfloat16)
   both_N2D = jnp.concatenate([hi_ND, lo_ND], axis=-1)
   tokens_NF = tokens_BLF.reshape(-1, tokens_BLF.shape[-1])
+  depth = d_x_ND.shape[-1]
   d_tables = []
   for f, table_VD in enumerate(tables):
     one_hot_NV = jax.nn.one_hot(tokens_NF[:, f], table_VD.shape[0], dtype=jnp.bfloat16)
     d_V2D = jnp.einsum("nv,nd->vd", one_hot_NV, both_N2D, preferred_element_type=jnp.float32)
-    depth = d_x_ND.shape[-1]
     d_tables.append((d_V2D[:, :depth] + d_V2D[:, depth:]).astype(table_VD.dtype))
   # Integer tokens take a float0 cotangent.
   d_tokens = np.zeros(tokens_BLF.shape, jax.dtypes.float0)

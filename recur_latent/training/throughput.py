@@ -145,11 +145,14 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None,
     holder["state"], metrics = compiled_by_length[padded_length(batch_np)](holder["state"], batch, key)
     return metrics["loss"]
 
-  step_s = _time_calls(run, list(zip(batches_np, batches)), steps)
-  pipelined_s = _time_pipelined(run, list(zip(batches_np, batches)), steps)
+  calls = list(zip(batches_np, batches))
+  step_s = _time_calls(run, calls, steps)
+  pipelined_s = _time_pipelined(run, calls, steps)
+  # The first batch's program: the one the profiler traces first (and the only one without bucketing).
+  hlo_text = compiled_by_length[padded_length(batches_np[0])].as_text() if hlo_path or profile_dir else None
   if hlo_path:
     with open(hlo_path, "w") as f:
-      f.write(compiled_by_length[padded_length(batches_np[0])].as_text())
+      f.write(hlo_text)
   real = float(np.mean([b["length_B"].sum() for b in batches_np]))
   padded = float(np.mean([b["length_B"].shape[0] * padded_length(b) for b in batches_np]))
   folded = folded_iterations(config)  # Folded iterations are extra sequences.
@@ -182,8 +185,7 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None,
     out["mfu_model_real_tokens"] = out["mfu_model"] * (1.0 - out["padding_share"])
     out["mfu_model_pipelined"] = model_flops / pipelined_s / peak_flops
   if profile_dir:
-    trace = profiling.trace_calls(run, list(zip(batches_np, batches)), profile_steps, profile_dir)
-    hlo_text = compiled_by_length[padded_length(batches_np[0])].as_text()
+    trace = profiling.trace_calls(run, calls, profile_steps, profile_dir)
     out["profile"] = dict(profiling.kernel_table(trace, calls=profile_steps, top=profile_top,
                                                  hlo_text=hlo_text), trace=trace)
   return out
