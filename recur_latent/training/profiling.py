@@ -114,7 +114,7 @@ def fusion_sources(hlo_text: str, top: int = 3) -> dict:
   return sources
 
 
-def _sources_of(kernel_name, sources):
+def sources_of(kernel_name, sources):
   """A kernel's sources: GPU kernels drop the dot of the instruction's number (`x.16` runs as `x_16`)."""
   for key in (kernel_name, re.sub(r"_(\d+)$", r".\1", kernel_name)):
     if key in sources:
@@ -149,7 +149,7 @@ def kernel_table(trace_path: str, *, calls: int = 1, top: int = 25, hlo_text: st
   if hlo_text:
     sources = fusion_sources(hlo_text)
     for row in rows:
-      row["sources"] = _sources_of(row["name"], sources)
+      row["sources"] = sources_of(row["name"], sources)
   return {"timeline": timeline, "total_ms_per_call": all_us / 1e3 / calls, "rows": rows,
           **_occupancy(device_events, calls)}
 
