@@ -86,11 +86,8 @@ _CALLS = re.compile(r"calls=%([\w.\-]+)")
 _OP_NAME = re.compile(r'op_name="([^"]*)"')
 
 
-def fusion_sources(hlo_text: str, top: int = 3) -> dict:
-  """{instruction name: its `top` most frequent op_names}, over the computation it calls if any.
-
-  The op_names lose their outermost `jit(...)/` (the step's own name).
-  """
+def instruction_bodies(hlo_text: str) -> dict:
+  """{instruction name: (its own HLO line, the lines of the computation it calls or None)}."""
   computations, current = {}, None
   for line in hlo_text.split("\n"):
     header = _COMPUTATION.match(line)
@@ -100,17 +97,27 @@ def fusion_sources(hlo_text: str, top: int = 3) -> dict:
       current = None
     elif current is not None:
       current.append(line)
-  sources = {}
+  bodies = {}
   for body in computations.values():
     for line in body:
       inst = _INSTRUCTION.match(line)
-      if not inst:
-        continue
-      called = _CALLS.search(line)
-      lines = computations.get(called.group(1), [line]) if called else [line]
-      names = collections.Counter(re.sub(r"^jit\([^)]*\)/", "", m.group(1))
-                                  for l in lines for m in [_OP_NAME.search(l)] if m)
-      sources[inst.group(1)] = [n for n, _ in names.most_common(top)]
+      if inst:
+        called = _CALLS.search(line)
+        bodies[inst.group(1)] = (line, computations.get(called.group(1)) if called else None)
+  return bodies
+
+
+def fusion_sources(hlo_text: str, top: int = 3) -> dict:
+  """{instruction name: its `top` most frequent op_names}, over the computation it calls if any.
+
+  The op_names lose their outermost `jit(...)/` (the step's own name).
+  """
+  sources = {}
+  for name, (line, called) in instruction_bodies(hlo_text).items():
+    lines = called if called is not None else [line]
+    names = collections.Counter(re.sub(r"^jit\([^)]*\)/", "", m.group(1))
+                                for l in lines for m in [_OP_NAME.search(l)] if m)
+    sources[name] = [n for n, _ in names.most_common(top)]
   return sources
 
 

@@ -73,25 +73,8 @@ def load(*parts):
 def fusion_bodies(hlo_path):
   """{instruction name: text of the instruction and of the computation it calls}."""
   with gzip.open(os.path.join(HERE, hlo_path), "rt") as f:
-    lines = f.read().split("\n")
-  computations, current = {}, None
-  for line in lines:
-    header = re.match(r"^(?:ENTRY )?%?([\w.\-]+) \(.*\) -> .* \{$", line)
-    if header:
-      current = header.group(1)
-      computations[current] = []
-    elif line.startswith("}"):
-      current = None
-    elif current:
-      computations[current].append(line)
-  bodies = {}
-  for body in computations.values():
-    for line in body:
-      inst = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = ", line)
-      if inst:
-        called = re.search(r"calls=%([\w.\-]+)", line)
-        bodies[inst.group(1)] = line + "\n".join(computations.get(called.group(1), []) if called else [])
-  return bodies
+    bodies = profiling.instruction_bodies(f.read())
+  return {name: line + "\n".join(called or []) for name, (line, called) in bodies.items()}
 
 
 def group_of(name, bodies):
