@@ -1,0 +1,288 @@
+"""The Pallas (Triton) kernels of flash_relative.py: forward, and the backward in one or two passes.
+
+Every kernel works on one (batch, head) pair's rows [L, K] (the grid's last
+two axes) and on tiles of BQ queries by BK keys. A tile's score is
+
+  s2(i, j) = log2(e) * scale * (q_i . k_j + band(i, p_i - j)),
+
+in base 2, so that each probability is one `ex2.approx` of s2 - lse2 (the
+row's log-sum-exp, also base 2), and not libdevice's accurate expf, which
+is several instructions. At the model's head dim (24, padded to 32) a tile's
+products are small, and the elementwise work on its scores sets the speed.
+The band term is added, and the causal mask applied, only on tiles within W
+of the diagonal ("near" tiles).
+
+Backward, two ways (static `backward`):
+- 'fused': one program per (batch, head) loops over key blocks and, inside,
+  over the query blocks that see them. It forms each tile's probabilities
+  and dS once and takes dk and dv (in registers), the band's gradient and
+  dq from them. dq is summed across key blocks in a float32 scratch of the
+  program's own rows (the program is the only writer, and a barrier after
+  each key block orders its read-modify-writes). A query block's last key
+  block writes its dq.
+- 'split': a dq kernel (one program per query block) and a dk/dv kernel
+  (one per key block), each recomputing the tile's scores and probabilities.
+"""
+import functools
+import math
+import typing
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as plgpu
+
+BACKWARDS = ("fused", "split")
+MASKED = -1e30  # A large finite score for masked pairs: exp underflows to 0 without inf - inf.
+_LOG2E = math.log2(math.e)
+
+
+class Static(typing.NamedTuple):
+  """The kernels' static arguments (hashable, for custom_vjp's nondiff_argnums)."""
+  scale: float
+  query_offset: int
+  window: int
+  block_q: int
+  block_k: int
+  num_warps: int
+  num_stages: int
+  interpret: bool
+  backward: str = "fused"
+
+
+def _exp2(x, st: Static):
+  """2^x: the GPU's ex2.approx (about 2 ulp; flushes subnormals), jnp.exp2 in the interpreter."""
+  if st.interpret:
+    return jnp.exp2(x)
+  [y] = plgpu.elementwise_inline_asm("ex2.approx.ftz.f32 $0, $1;", args=[x], constraints="=f,f",
+                                     pack=1, result_shape_dtypes=[jax.ShapeDtypeStruct.like(x)])
+  return y
+
+
+def _barrier(st: Static):
+  """Orders a program's global writes before its later reads (a no-op in the interpreter)."""
+  if not st.interpret:
+    plgpu.debug_barrier()
+
+
+def _mm(a, b, contract_a=1, contract_b=0):
+  """a @ b on the tensor cores with a float32 accumulator (contracting the given axes)."""
+  return jax.lax.dot_general(a, b, (((contract_a,), (contract_b,)), ((), ())),
+                             preferred_element_type=jnp.float32)
+
+
+def _tile_geometry(st: Static, first_query, first_key):
+  """r [BQ, BK] = p_i - j for a tile, and its row / column indices inside the tile."""
+  shape = (st.block_q, st.block_k)
+  rows = jax.lax.broadcasted_iota(jnp.int32, shape, 0)
+  cols = jax.lax.broadcasted_iota(jnp.int32, shape, 1)
+  r = (st.query_offset + first_query + rows) - (first_key + cols)
+  return r, rows, cols
+
+
+def _tile_scores(st: Static, q, k, band_ref, first_query, first_key, band_row0, near: bool):
+  """Base-2 scaled scores of one tile [BQ, BK] (float32); near tiles add the band and the mask.
+
+  band_ref holds the table's rows from band_row0 (the tile's queries are
+  band_row0 + rows), so the gather stays inside the program's block.
+  """
+  s = _mm(q, k, 1, 1)
+  scale2 = st.scale * _LOG2E
+  if not near:
+    return s * scale2, None
+  r, rows, cols = _tile_geometry(st, first_query, first_key)
+  in_band = (r >= 0) & (r < st.window)
+  r_in = jnp.clip(r, 0, st.window - 1)
+  band = plgpu.load(band_ref.at[band_row0 + rows, r_in], mask=in_band, other=0.0)
+  s = (s + band.astype(jnp.float32)) * scale2
+  return jnp.where(r >= 0, s, MASKED), (r, in_band, rows, cols)
+
+
+def _key_ranges(st: Static, first_query, num_key_blocks):
+  """(far_end, near_end): key blocks [0, far_end) lie W or more behind every query of the tile."""
+  first_pos = st.query_offset + first_query
+  far_end = jnp.clip((first_pos - st.window + 1) // st.block_k, 0, num_key_blocks)
+  near_end = jnp.minimum(pl.cdiv(first_pos + st.block_q, st.block_k), num_key_blocks)
+  return far_end, near_end
+
+
+def _query_ranges(st: Static, first_key, num_query_blocks):
+  """(start, far_start): query blocks that see the key tile; from far_start on, all are W behind."""
+  start = jnp.clip((first_key - st.query_offset) // st.block_q, 0, num_query_blocks)
+  far_from = first_key + st.block_k - 1 + st.window - st.query_offset
+  far_start = jnp.clip(pl.cdiv(far_from, st.block_q), start, num_query_blocks)
+  return start, far_start
+
+
+def _store_band_grad(dband_ref, row0, ds_scaled, band_geometry):
+  """Stores a near tile's dS into the band's gradient at (query, r): each entry has one key.
+
+  r mod W' is r in the band and distinct across a tile's row (W' >= a tile
+  side), so no two lanes of the store share an address, masked or not (the
+  interpreter's masked scatter writes back every lane).
+  """
+  r, in_band, rows, _ = band_geometry
+  slot = jnp.bitwise_and(r, dband_ref.shape[-1] - 1)
+  plgpu.store(dband_ref.at[row0 + rows, slot], ds_scaled.astype(dband_ref.dtype), mask=in_band)
+
+
+def forward_kernel(q_ref, k_ref, v_ref, band_ref, o_ref, lse_ref, *, st: Static):
+  """Output and base-2 log-sum-exp of one query block (online softmax over its keys)."""
+  first_query = pl.program_id(0) * st.block_q
+  q = q_ref[...]
+  num_key_blocks = k_ref.shape[0] // st.block_k
+
+  def tile(near):
+    def body(kb, carry):
+      m_Q, l_Q, acc_QK = carry
+      keys = pl.ds(kb * st.block_k, st.block_k)
+      s, _ = _tile_scores(st, q, k_ref[keys, :], band_ref, first_query, kb * st.block_k, 0, near)
+      m_new = jnp.maximum(m_Q, s.max(axis=1))
+      p = _exp2(s - m_new[:, None], st)
+      alpha = _exp2(m_Q - m_new, st)
+      acc_QK = acc_QK * alpha[:, None] + _mm(p.astype(v_ref.dtype), v_ref[keys, :])
+      return m_new, l_Q * alpha + p.sum(axis=1), acc_QK
+    return body
+
+  block_q, head_dim = q.shape
+  carry = (jnp.full((block_q,), -jnp.inf, jnp.float32), jnp.zeros((block_q,), jnp.float32),
+           jnp.zeros((block_q, head_dim), jnp.float32))
+  far_end, near_end = _key_ranges(st, first_query, num_key_blocks)
+  carry = jax.lax.fori_loop(0, far_end, tile(False), carry)
+  m_Q, l_Q, acc_QK = jax.lax.fori_loop(far_end, near_end, tile(True), carry)
+  o_ref[...] = (acc_QK / l_Q[:, None]).astype(o_ref.dtype)
+  lse_ref[...] = m_Q + jnp.log2(l_Q)
+
+
+def _tile_grads(st: Static, q, k, v, do, lse_Q, delta_Q, band_ref, first_query, first_key,
+                band_row0, near):
+  """(p, dS / scale, band geometry) of one tile: its probabilities and its scores' gradient."""
+  s, geometry = _tile_scores(st, q, k, band_ref, first_query, first_key, band_row0, near)
+  p = _exp2(s - lse_Q[:, None], st)
+  return p, p * (_mm(do, v, 1, 1) - delta_Q[:, None]), geometry
+
+
+def fused_backward_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, zeros_ref,
+                          dq_ref, dk_ref, dv_ref, dband_ref, dq_sum_ref, *, st: Static):
+  """dq, dk, dv and the band's gradient of one (batch, head), each tile's dS formed once.
+
+  dband starts as zeros (aliased to zeros_ref), which entries without a key
+  keep. dq_sum_ref is the float32 scratch for dq's partial sums.
+  """
+  del zeros_ref  # The same buffer as dband_ref.
+  num_query_blocks = q_ref.shape[0] // st.block_q
+  num_key_blocks = k_ref.shape[0] // st.block_k
+
+  def key_block(kb, _):
+    first_key = kb * st.block_k
+    keys = pl.ds(first_key, st.block_k)
+    k, v = k_ref[keys, :], v_ref[keys, :]
+
+    def tile(near):
+      def body(qb, carry):
+        dk_KD, dv_KD = carry
+        first_query = qb * st.block_q
+        queries = pl.ds(first_query, st.block_q)
+        q, do = q_ref[queries, :], do_ref[queries, :]
+        p, ds, geometry = _tile_grads(st, q, k, v, do, lse_ref[queries], delta_ref[queries],
+                                      band_ref, first_query, first_key, first_query, near)
+        if near:
+          _store_band_grad(dband_ref, first_query, ds * st.scale, geometry)
+        # Every query sees key block 0 and then each block up to its last one.
+        shape = (st.block_q, q.shape[1])
+        is_first = jnp.broadcast_to(kb == 0, shape)
+        is_last = jnp.broadcast_to(kb == _key_ranges(st, first_query, num_key_blocks)[1] - 1, shape)
+        dq_QD = plgpu.load(dq_sum_ref.at[queries, :], mask=~is_first, other=0.0)
+        dq_QD = dq_QD + _mm(ds.astype(k.dtype), k)
+        plgpu.store(dq_sum_ref.at[queries, :], dq_QD, mask=~is_last)
+        plgpu.store(dq_ref.at[queries, :], (dq_QD * st.scale).astype(dq_ref.dtype), mask=is_last)
+        return (dk_KD + _mm(ds.astype(q.dtype), q, 0, 0),
+                dv_KD + _mm(p.astype(do.dtype), do, 0, 0))
+      return body
+
+    start, far_start = _query_ranges(st, first_key, num_query_blocks)
+    zeros = jnp.zeros(k.shape, jnp.float32)
+    carry = jax.lax.fori_loop(start, far_start, tile(True), (zeros, zeros))
+    dk_KD, dv_KD = jax.lax.fori_loop(far_start, num_query_blocks, tile(False), carry)
+    dk_ref[keys, :] = (dk_KD * st.scale).astype(dk_ref.dtype)
+    dv_ref[keys, :] = dv_KD.astype(dv_ref.dtype)
+    _barrier(st)  # The next key block reads the dq sums written here.
+    return 0
+
+  jax.lax.fori_loop(0, num_key_blocks, key_block, 0)
+
+
+def dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, zeros_ref, dq_ref,
+              dband_ref, *, st: Static):
+  """'split': dq and the band table's gradient for one query block, looping over its keys."""
+  del zeros_ref  # The same buffer as dband_ref.
+  first_query = pl.program_id(0) * st.block_q
+  q, do = q_ref[...], do_ref[...]
+  lse_Q, delta_Q = lse_ref[...], delta_ref[...]
+  num_key_blocks = k_ref.shape[0] // st.block_k
+  far_end, near_end = _key_ranges(st, first_query, num_key_blocks)
+
+  def tile(near):
+    def body(kb, dq_QK):
+      keys = pl.ds(kb * st.block_k, st.block_k)
+      k = k_ref[keys, :]
+      _, ds, geometry = _tile_grads(st, q, k, v_ref[keys, :], do, lse_Q, delta_Q, band_ref,
+                                    first_query, kb * st.block_k, 0, near)
+      if near:
+        _store_band_grad(dband_ref, 0, ds * st.scale, geometry)
+      return dq_QK + _mm(ds.astype(k.dtype), k)
+    return body
+
+  dq_QK = jnp.zeros(q.shape, jnp.float32)
+  dq_QK = jax.lax.fori_loop(0, far_end, tile(False), dq_QK)
+  dq_QK = jax.lax.fori_loop(far_end, near_end, tile(True), dq_QK)
+  dq_ref[...] = (dq_QK * st.scale).astype(dq_ref.dtype)
+
+
+def dkv_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref,
+               *, st: Static):
+  """'split': dk and dv for one key block, looping over the queries that see it."""
+  first_key = pl.program_id(0) * st.block_k
+  k, v = k_ref[...], v_ref[...]
+  num_query_blocks = q_ref.shape[0] // st.block_q
+  start, far_start = _query_ranges(st, first_key, num_query_blocks)
+
+  def tile(near):
+    def body(qb, carry):
+      dk_KD, dv_KD = carry
+      queries = pl.ds(qb * st.block_q, st.block_q)
+      q, do = q_ref[queries, :], do_ref[queries, :]
+      p, ds, _ = _tile_grads(st, q, k, v, do, lse_ref[queries], delta_ref[queries], band_ref,
+                             qb * st.block_q, first_key, qb * st.block_q, near)
+      return dk_KD + _mm(ds.astype(q.dtype), q, 0, 0), dv_KD + _mm(p.astype(do.dtype), do, 0, 0)
+    return body
+
+  zeros = jnp.zeros(k.shape, jnp.float32)
+  carry = jax.lax.fori_loop(start, far_start, tile(True), (zeros, zeros))
+  dk_KD, dv_KD = jax.lax.fori_loop(far_start, num_query_blocks, tile(False), carry)
+  dk_ref[...] = (dk_KD * st.scale).astype(dk_ref.dtype)
+  dv_ref[...] = dv_KD.astype(dv_ref.dtype)
+
+
+def call(kernel, st: Static, grid_blocks, in_specs, out_specs, out_shape, *args, aliases=None):
+  """pallas_call over the grid (block, batch, head)."""
+  batch, heads = args[0].shape[0], args[0].shape[2]
+  return pl.pallas_call(
+      functools.partial(kernel, st=st), out_shape=out_shape,
+      grid=(grid_blocks, batch, heads), in_specs=in_specs, out_specs=out_specs,
+      input_output_aliases=aliases or {},
+      compiler_params=plgpu.CompilerParams(num_warps=st.num_warps, num_stages=st.num_stages),
+      interpret=st.interpret, name=kernel.__name__)(*args)
+
+
+def specs(st: Static, q, k, band):
+  """BlockSpecs over the grid (block, batch, head): a program's block, or a (batch, head)'s whole."""
+  seq = lambda n: pl.BlockSpec((None, n, None, q.shape[-1]), lambda i, b, h: (b, 0, h, 0))
+  return dict(
+      q_block=pl.BlockSpec((None, st.block_q, None, q.shape[-1]), lambda i, b, h: (b, i, h, 0)),
+      k_block=pl.BlockSpec((None, st.block_k, None, k.shape[-1]), lambda i, b, h: (b, i, h, 0)),
+      q_all=seq(q.shape[1]), k_all=seq(k.shape[1]),
+      band_block=pl.BlockSpec((None, None, st.block_q, band.shape[-1]), lambda i, b, h: (b, h, i, 0)),
+      band_all=pl.BlockSpec((None, None) + band.shape[2:], lambda i, b, h: (b, h, 0, 0)),
+      rows_block=pl.BlockSpec((None, None, st.block_q), lambda i, b, h: (b, h, i)),
+      rows_all=pl.BlockSpec((None, None, q.shape[1]), lambda i, b, h: (b, h, 0)))
