@@ -10,8 +10,7 @@ and relative projections:
   fused   the relative terms as the bias of jax.nn.dot_product_attention
           (cuDNN on a GPU);
   flash   models/flash_relative.py's Pallas kernels, one timing per
-          --flash_tiles entry BQxBK[xWARPS[xSTAGES]][:BACKWARD] (BACKWARD
-          fused, the default, or split; flash_kernels.py).
+          --flash_tiles entry BQxBK[xWARPS[xSTAGES]].
 
 It prints, per path, the median milliseconds of the forward and of forward
 plus backward (all five inputs' gradients), the error of each against a
@@ -41,8 +40,7 @@ _HEAD_DIM = flags.DEFINE_integer("head_dim", 24, "Dimension per head.")
 _WINDOW = flags.DEFINE_integer("window", 64, "Relative window W.")
 _DTYPE = flags.DEFINE_enum("dtype", "bfloat16", ["bfloat16", "float32"], "Compute dtype.")
 _PATHS = flags.DEFINE_list("paths", ["dense", "fused", "flash"], "Paths to time.")
-_TILES = flags.DEFINE_list("flash_tiles", ["64x64"],
-                           "Flash tile settings BQxBK[xWARPS[xSTAGES]][:fused|split].")
+_TILES = flags.DEFINE_list("flash_tiles", ["64x64"], "Flash tile settings BQxBK[xWARPS[xSTAGES]].")
 _REPEATS = flags.DEFINE_integer("repeats", 20, "Timed calls per figure (median).")
 _BACKWARD = flags.DEFINE_bool("backward", True, "Also time forward plus backward.")
 _OUTPUT = flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
@@ -78,13 +76,12 @@ def _xla_path(kind, dtype):
 
 
 def _flash_path(tile):
-  sizes, _, backward = tile.partition(":")
-  parts = [int(x) for x in sizes.split("x")]
+  parts = [int(x) for x in tile.split("x")]
   bq, bk, warps, stages = parts + [64, 64, 4, 2][len(parts):]
   return lambda *a: flash_relative.attention(
       *a, scale=(3.0 * _HEAD_DIM.value) ** -0.5, query_offset=_OFFSET.value,
       implementation=flash_relative.default_implementation(), block_q=bq, block_k=bk,
-      num_warps=warps, num_stages=stages, backward=backward or "fused")
+      num_warps=warps, num_stages=stages)
 
 
 def _time(fn, input_sets):

@@ -23,11 +23,11 @@ def _kernel_inputs(queries, keys, window, head_dim, seed):
   return q, k, v, kr, qr
 
 
-def _outputs_and_grads(implementation, args, offset, cotangent, backward="fused", blocks=(16, 16)):
+def _outputs_and_grads(implementation, args, offset, cotangent, blocks=(16, 16)):
   def run(*args):
     return flash_relative.attention(*args, scale=0.3, query_offset=offset,
                                     implementation=implementation, block_q=blocks[0],
-                                    block_k=blocks[1], backward=backward)
+                                    block_k=blocks[1])
   out = jax.jit(run)(*args)
   grads = jax.jit(jax.grad(lambda *a: (run(*a) * cotangent).sum(), argnums=tuple(range(5))))(*args)
   return out, grads
@@ -35,19 +35,16 @@ def _outputs_and_grads(implementation, args, offset, cotangent, backward="fused"
 
 # Lengths off the 16-blocks, a head dim padded to 32, windows below and
 # above a block, queries that start inside the keys (a rollout's suffix),
-# tiles that are not square, and both backwards (flash_kernels.py).
-@pytest.mark.parametrize("queries,keys,window,head_dim,offset,blocks,backward", [
-    (40, 40, 8, 24, 0, (16, 16), "fused"), (37, 100, 20, 16, 63, (16, 16), "fused"),
-    (50, 50, 64, 8, 0, (16, 16), "fused"), (70, 70, 24, 8, 0, (32, 16), "fused"),
-    (37, 100, 20, 16, 63, (16, 32), "fused"), (40, 40, 8, 24, 0, (16, 16), "split"),
-    (37, 100, 20, 16, 63, (16, 16), "split")])
-def test_kernels_match_the_reference_with_gradients(queries, keys, window, head_dim, offset,
-                                                    blocks, backward):
+# and tiles that are not square.
+@pytest.mark.parametrize("queries,keys,window,head_dim,offset,blocks", [
+    (40, 40, 8, 24, 0, (16, 16)), (37, 100, 20, 16, 63, (16, 16)), (50, 50, 64, 8, 0, (16, 16)),
+    (70, 70, 24, 8, 0, (32, 16)), (37, 100, 20, 16, 63, (16, 32))])
+def test_kernels_match_the_reference_with_gradients(queries, keys, window, head_dim, offset, blocks):
   args = _kernel_inputs(queries, keys, window, head_dim, seed=queries)
   cotangent = _normal(7, 2, queries, 2, head_dim)
   with jax.default_matmul_precision("highest"):
     ref_out, ref_grads = _outputs_and_grads("xla", args, offset, cotangent)
-    out, grads = _outputs_and_grads("interpret", args, offset, cotangent, backward, blocks)
+    out, grads = _outputs_and_grads("interpret", args, offset, cotangent, blocks)
   np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
   for name, g, g_ref in zip(("q", "k", "v", "kr", "qr"), grads, ref_grads):
     scale = float(jnp.abs(g_ref).max())
@@ -70,8 +67,6 @@ def test_bad_arguments_and_dropout_are_refused():
     flash_relative.attention(q, k, v, kr[:1], qr[:1], scale=1.0)
   with pytest.raises(ValueError, match="need keys up to"):
     flash_relative.attention(q, k, v, kr, qr, scale=1.0, query_offset=1)
-  with pytest.raises(ValueError, match="unknown backward"):
-    flash_relative.attention(q, k, v, kr, qr, scale=1.0, implementation="interpret", backward="x")
   with pytest.raises(ValueError, match="unknown implementation"):
     flash_relative.attention(q, k, v, kr, qr, scale=1.0, implementation="cuda")
   assert flash_relative.default_implementation() == "xla"  # This CPU.
@@ -103,11 +98,11 @@ def test_benchmark_attention_times_every_path_against_the_float32_reference(tmp_
   result = subprocess.run(
       [sys.executable, "-m", "experiments.benchmark_attention", "--batch=2", "--queries=24",
        "--offset=8", "--heads=2", "--head_dim=8", "--window=4", "--repeats=2", "--dtype=float32",
-       "--flash_tiles=16x16,32x16x2:split", f"--output={output}"],
+       "--flash_tiles=16x16,32x16x2", f"--output={output}"],
       cwd=repo, capture_output=True, text=True, timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
   assert result.returncode == 0, result.stderr[-3000:]
   rows = json.loads(output.read_text())["rows"]
-  assert [r["path"] for r in rows] == ["dense", "fused", "flash 16x16", "flash 32x16x2:split"]
+  assert [r["path"] for r in rows] == ["dense", "fused", "flash 16x16", "flash 32x16x2"]
   for row in rows:
     assert row["fwd_ms"] > 0 and row["fwd_bwd_ms"] > 0
     assert row["fwd_error"] < 1e-5, row

@@ -153,14 +153,6 @@ class CausalSelfAttention(nnx.Module):
     self.relative_scores = relative_scores
     self.dropout_rate = dropout_rate
     self.dtype = dtype
-    # The flash kernels run on a power-of-two head dim. There, the projections
-    # produce it directly, from weights zero-padded on the fly (the parameters
-    # keep head_dim), so q, k, v and the output need no padded or sliced copies
-    # (1.1 ms of the H200 step, results/h200_session17/); the zeros change
-    # no score, and the scale stays that of head_dim.
-    self.padded_head_dim = (flash_relative.kernel_head_dim(self.head_dim)
-                            if position == "relative" and relative_scores == "flash"
-                            else self.head_dim)
     d, h, k = d_model, num_heads, self.head_dim
     self.w_q = _init_param(rngs, (d, h, k), 0, (1, 2))
     self.w_k = _init_param(rngs, (d, h, k), 0, (1, 2))
@@ -177,18 +169,21 @@ class CausalSelfAttention(nnx.Module):
 
   def init_cache(self, batch_size: int, max_len: int) -> dict[str, jax.Array]:
     """An empty KV cache for `max_len` positions (keys already position-encoded)."""
-    shape = (batch_size, max_len, self.num_heads, self.padded_head_dim)
+    shape = (batch_size, max_len, self.num_heads, self.head_dim)
     return {"k": jnp.zeros(shape, self.dtype), "v": jnp.zeros(shape, self.dtype)}
 
-  def _heads(self, w, axis):
-    """A parameter in the compute dtype, its head-dim axis zero-padded to padded_head_dim."""
-    w = w[...].astype(self.dtype)
-    pad = self.padded_head_dim - self.head_dim
-    return w if not pad else jnp.pad(w, [(0, pad if a == axis % w.ndim else 0) for a in range(w.ndim)])
+  def _project_qkv(self, x_BLD):
+    """q, k, v [B, L, H, K] from one product with the three weights side by side.
 
-  def _project(self, x_BLD, w_DHK, b_HK):
-    return (jnp.einsum("bld,dhk->blhk", x_BLD, self._heads(w_DHK, -1))
-            + self._heads(b_HK, -1))
+    One [d, 3 H K] product instead of three [d, H K] ones: its backward is
+    then one weight-gradient and one input-gradient product, not three of
+    each and their sum. The parameters stay separate (checkpoints, interp/).
+    """
+    dt = self.dtype
+    w_DTHK = jnp.stack([w[...].astype(dt) for w in (self.w_q, self.w_k, self.w_v)], axis=1)
+    b_THK = jnp.stack([b[...].astype(dt) for b in (self.b_q, self.b_k, self.b_v)])
+    qkv_BLTHK = jnp.einsum("bld,dthk->blthk", x_BLD, w_DTHK) + b_THK
+    return qkv_BLTHK[:, :, 0], qkv_BLTHK[:, :, 1], qkv_BLTHK[:, :, 2]
 
   def __call__(self, x_BQD: jax.Array, *, positions_BQ: jax.Array | None = None,
                rel_RD: jax.Array | None = None, cache: dict[str, jax.Array] | None = None,
@@ -226,9 +221,7 @@ class CausalSelfAttention(nnx.Module):
     if positions_BQ is None:
       positions_BQ = jnp.arange(x_BQD.shape[1], dtype=jnp.int32)[None, :]
     x_BQD = x_BQD.astype(dt)
-    q_BQHK = self._project(x_BQD, self.w_q, self.b_q)
-    k_BQHK = self._project(x_BQD, self.w_k, self.b_k)
-    v_BQHK = self._project(x_BQD, self.w_v, self.b_v)
+    q_BQHK, k_BQHK, v_BQHK = self._project_qkv(x_BQD)
     if self.position == "rope":
       q_BQHK = positions_lib.rope(q_BQHK, positions_BQ)
       k_BQHK = positions_lib.rope(k_BQHK, positions_BQ)
@@ -308,8 +301,8 @@ class CausalSelfAttention(nnx.Module):
       raise ValueError("relative positions need the shared table rel_RD")
     dt = self.dtype
     rel_RD = rel_RD.astype(dt)
-    return (jnp.einsum("rd,dhk->rhk", rel_RD, self._heads(self.w_kr, -1)),
-            jnp.einsum("rd,dhk->rhk", rel_RD, self._heads(self.w_qr, -1)))
+    return (jnp.einsum("rd,dhk->rhk", rel_RD, self.w_kr[...].astype(dt)),
+            jnp.einsum("rd,dhk->rhk", rel_RD, self.w_qr[...].astype(dt)))
 
   def _banded(self, q_BQHK, k_BQHK, v_BQHK, kr_RHK, qr_RHK, dropout_key):
     """The aligned relative path as far scores plus a near band (banded.py); same output."""
@@ -383,7 +376,7 @@ class CausalSelfAttention(nnx.Module):
   def _output(self, out_BQHK, new_cache, probs_BHQS):
     """(y_BQD, new_cache, aux); aux holds the intermediates when `probs_BHQS` is given (collect)."""
     dt = self.dtype
-    w_o_HKD = self._heads(self.w_o, 1)
+    w_o_HKD = self.w_o[...].astype(dt)
     y_BQD = jnp.einsum("bqhk,hkd->bqd", out_BQHK, w_o_HKD) + self.b_o[...].astype(dt)
     aux = {}
     if probs_BHQS is not None:

@@ -1,4 +1,4 @@
-"""The Pallas (Triton) kernels of flash_relative.py: forward, and the backward in one or two passes.
+"""The Pallas (Triton) kernels of flash_relative.py: the forward, a dq kernel and a dk/dv kernel.
 
 Every kernel works on one (batch, head) pair's rows [L, K] (the grid's last
 two axes) and on tiles of BQ queries by BK keys. A tile's score is
@@ -12,16 +12,13 @@ products are small, and the elementwise work on its scores sets the speed.
 The band term is added, and the causal mask applied, only on tiles within W
 of the diagonal ("near" tiles).
 
-Backward, two ways (static `backward`):
-- 'fused': one program per (batch, head) loops over key blocks and, inside,
-  over the query blocks that see them. It forms each tile's probabilities
-  and dS once and takes dk and dv (in registers), the band's gradient and
-  dq from them. dq is summed across key blocks in a float32 scratch of the
-  program's own rows (the program is the only writer, and a barrier after
-  each key block orders its read-modify-writes). A query block's last key
-  block writes its dq.
-- 'split': a dq kernel (one program per query block) and a dk/dv kernel
-  (one per key block), each recomputing the tile's scores and probabilities.
+The backward is two kernels: dq (with the band's gradient, stored straight
+from each near tile's dS) over query blocks, and dk/dv over key blocks; each
+recomputes its tiles' probabilities. One kernel per (batch, head) that formed
+each tile's dS once (dq summed across key blocks in a float32 scratch) was
+slower on the H200: 4.64 ms a step against 3.7 for the two
+(results/h200_session18/), from 4x fewer programs to hide each tile's
+latency with.
 """
 import functools
 import math
@@ -32,7 +29,6 @@ import jax.numpy as jnp
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as plgpu
 
-BACKWARDS = ("fused", "split")
 MASKED = -1e30  # A large finite score for masked pairs: exp underflows to 0 without inf - inf.
 _LOG2E = math.log2(math.e)
 
@@ -47,7 +43,6 @@ class Static(typing.NamedTuple):
   num_warps: int
   num_stages: int
   interpret: bool
-  backward: str = "fused"
 
 
 def _exp2(x, st: Static):
@@ -57,12 +52,6 @@ def _exp2(x, st: Static):
   [y] = plgpu.elementwise_inline_asm("ex2.approx.ftz.f32 $0, $1;", args=[x], constraints="=f,f",
                                      pack=1, result_shape_dtypes=[jax.ShapeDtypeStruct.like(x)])
   return y
-
-
-def _barrier(st: Static):
-  """Orders a program's global writes before its later reads (a no-op in the interpreter)."""
-  if not st.interpret:
-    plgpu.debug_barrier()
 
 
 def _mm(a, b, contract_a=1, contract_b=0):
@@ -162,59 +151,9 @@ def _tile_grads(st: Static, q, k, v, do, lse_Q, delta_Q, band_ref, first_query, 
   return p, p * (_mm(do, v, 1, 1) - delta_Q[:, None]), geometry
 
 
-def fused_backward_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, zeros_ref,
-                          dq_ref, dk_ref, dv_ref, dband_ref, dq_sum_ref, *, st: Static):
-  """dq, dk, dv and the band's gradient of one (batch, head), each tile's dS formed once.
-
-  dband starts as zeros (aliased to zeros_ref), which entries without a key
-  keep. dq_sum_ref is the float32 scratch for dq's partial sums.
-  """
-  del zeros_ref  # The same buffer as dband_ref.
-  num_query_blocks = q_ref.shape[0] // st.block_q
-  num_key_blocks = k_ref.shape[0] // st.block_k
-
-  def key_block(kb, _):
-    first_key = kb * st.block_k
-    keys = pl.ds(first_key, st.block_k)
-    k, v = k_ref[keys, :], v_ref[keys, :]
-
-    def tile(near):
-      def body(qb, carry):
-        dk_KD, dv_KD = carry
-        first_query = qb * st.block_q
-        queries = pl.ds(first_query, st.block_q)
-        q, do = q_ref[queries, :], do_ref[queries, :]
-        p, ds, geometry = _tile_grads(st, q, k, v, do, lse_ref[queries], delta_ref[queries],
-                                      band_ref, first_query, first_key, first_query, near)
-        if near:
-          _store_band_grad(dband_ref, first_query, ds * st.scale, geometry)
-        # Every query sees key block 0 and then each block up to its last one.
-        shape = (st.block_q, q.shape[1])
-        is_first = jnp.broadcast_to(kb == 0, shape)
-        is_last = jnp.broadcast_to(kb == _key_ranges(st, first_query, num_key_blocks)[1] - 1, shape)
-        dq_QD = plgpu.load(dq_sum_ref.at[queries, :], mask=~is_first, other=0.0)
-        dq_QD = dq_QD + _mm(ds.astype(k.dtype), k)
-        plgpu.store(dq_sum_ref.at[queries, :], dq_QD, mask=~is_last)
-        plgpu.store(dq_ref.at[queries, :], (dq_QD * st.scale).astype(dq_ref.dtype), mask=is_last)
-        return (dk_KD + _mm(ds.astype(q.dtype), q, 0, 0),
-                dv_KD + _mm(p.astype(do.dtype), do, 0, 0))
-      return body
-
-    start, far_start = _query_ranges(st, first_key, num_query_blocks)
-    zeros = jnp.zeros(k.shape, jnp.float32)
-    carry = jax.lax.fori_loop(start, far_start, tile(True), (zeros, zeros))
-    dk_KD, dv_KD = jax.lax.fori_loop(far_start, num_query_blocks, tile(False), carry)
-    dk_ref[keys, :] = (dk_KD * st.scale).astype(dk_ref.dtype)
-    dv_ref[keys, :] = dv_KD.astype(dv_ref.dtype)
-    _barrier(st)  # The next key block reads the dq sums written here.
-    return 0
-
-  jax.lax.fori_loop(0, num_key_blocks, key_block, 0)
-
-
 def dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, zeros_ref, dq_ref,
               dband_ref, *, st: Static):
-  """'split': dq and the band table's gradient for one query block, looping over its keys."""
+  """dq and the band table's gradient for one query block, looping over its keys."""
   del zeros_ref  # The same buffer as dband_ref.
   first_query = pl.program_id(0) * st.block_q
   q, do = q_ref[...], do_ref[...]
@@ -241,7 +180,7 @@ def dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, zeros_r
 
 def dkv_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref,
                *, st: Static):
-  """'split': dk and dv for one key block, looping over the queries that see it."""
+  """dk and dv for one key block, looping over the queries that see it."""
   first_key = pl.program_id(0) * st.block_k
   k, v = k_ref[...], v_ref[...]
   num_query_blocks = q_ref.shape[0] // st.block_q

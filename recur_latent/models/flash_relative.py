@@ -49,7 +49,7 @@ def default_implementation() -> str:
 
 def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_offset: int = 0,
               implementation: str | None = None, block_q: int = 64, block_k: int = 64,
-              num_warps: int = 4, num_stages: int = 2, backward: str = "fused"):
+              num_warps: int = 4, num_stages: int = 2):
   """Causal relative-position attention, out [B, Q, H, K] in the dtype of q.
 
   Args:
@@ -62,8 +62,6 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
       'xla' (plain JAX); None picks 'pallas' on a GPU, else 'xla'.
     block_q, block_k: tile sizes (powers of two, >= 16).
     num_warps, num_stages: Triton's launch and pipelining settings.
-    backward: 'fused' (one pass over each (batch, head)) or 'split' (a dq and
-      a dk/dv kernel); see flash_kernels.py.
   """
   implementation = implementation or default_implementation()
   if implementation not in IMPLEMENTATIONS:
@@ -81,15 +79,13 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
   for name, size in (("block_q", block_q), ("block_k", block_k)):
     if size < 16 or size & (size - 1):
       raise ValueError(f"{name} must be a power of two >= 16, got {size}")
-  if backward not in kernels_lib.BACKWARDS:
-    raise ValueError(f"unknown backward {backward!r}; expected one of {kernels_lib.BACKWARDS}")
   pad_q, pad_k = -num_queries % block_q, -num_keys % block_k
   head_dim = q_BQHK.shape[-1]
   pad_d = kernel_head_dim(head_dim) - head_dim
   pad_w = max(_pow2(window), block_q, block_k) - window  # The band's stores need W' >= a tile side.
   pad = lambda x, *widths: jnp.pad(x, [(0, w) for w in widths])
   st = kernels_lib.Static(float(scale), int(query_offset), window, block_q, block_k, num_warps,
-                          num_stages, implementation == "interpret", backward)
+                          num_stages, implementation == "interpret")
   kernels = _over_data_shards(lambda *args: _kernel_attention(*args, st), q_BQHK.shape[0])
   out_BQHK = kernels(pad(q_BQHK, 0, pad_q, 0, pad_d), pad(k_BSHK, 0, pad_k, 0, pad_d),
                      pad(v_BSHK, 0, pad_k, 0, pad_d), pad(band_BHQW, 0, 0, pad_q, pad_w))
@@ -212,15 +208,6 @@ def _kernel_attention_bwd(st, residuals, d_out):
   args = (q, k, v, band, d_out, lse, delta)
   zeros = jnp.zeros(band.shape, band.dtype)  # dband's entries without a key stay 0.
   shape = lambda x, dtype=None: jax.ShapeDtypeStruct(x.shape, dtype or x.dtype)
-  if st.backward == "fused":
-    dq, dk, dv, dband, _ = kernels_lib.call(
-        kernels_lib.fused_backward_kernel, st, 1,
-        [sp["q_all"], sp["k_all"], sp["k_all"], sp["band_all"], sp["q_all"], sp["rows_all"],
-         sp["rows_all"], sp["band_all"]],
-        [sp["q_all"], sp["k_all"], sp["k_all"], sp["band_all"], sp["q_all"]],
-        [shape(q), shape(k), shape(v), shape(band), shape(q, jnp.float32)],
-        *args, zeros, aliases={7: 3})
-    return dq, dk, dv, dband
   dq, dband = kernels_lib.call(
       kernels_lib.dq_kernel, st, q.shape[1] // st.block_q,
       [sp["q_block"], sp["k_all"], sp["k_all"], sp["band_block"], sp["q_block"],
