@@ -40,7 +40,8 @@ _HEAD_DIM = flags.DEFINE_integer("head_dim", 24, "Dimension per head.")
 _WINDOW = flags.DEFINE_integer("window", 64, "Relative window W.")
 _DTYPE = flags.DEFINE_enum("dtype", "bfloat16", ["bfloat16", "float32"], "Compute dtype.")
 _PATHS = flags.DEFINE_list("paths", ["dense", "fused", "flash"], "Paths to time.")
-_TILES = flags.DEFINE_list("flash_tiles", ["64x64"], "Flash tile settings BQxBK[xWARPS[xSTAGES]].")
+_TILES = flags.DEFINE_list("flash_tiles", ["32x32x2"],
+                           "Flash tile settings BQxBK[xWARPS[xSTAGES]] (default WARPS 2, STAGES 2).")
 _REPEATS = flags.DEFINE_integer("repeats", 20, "Timed calls per figure (median).")
 _BACKWARD = flags.DEFINE_bool("backward", True, "Also time forward plus backward.")
 _OUTPUT = flags.DEFINE_string("output", None, "Optional JSON file for the figures.")
@@ -77,7 +78,7 @@ def _xla_path(kind, dtype):
 
 def _flash_path(tile):
   parts = [int(x) for x in tile.split("x")]
-  bq, bk, warps, stages = parts + [64, 64, 4, 2][len(parts):]
+  bq, bk, warps, stages = parts + [32, 32, 2, 2][len(parts):]
   return lambda *a: flash_relative.attention(
       *a, scale=(3.0 * _HEAD_DIM.value) ** -0.5, query_offset=_OFFSET.value,
       implementation=flash_relative.default_implementation(), block_q=bq, block_k=bk,
