@@ -16,9 +16,10 @@ The backward is two kernels: dq (with the band's gradient, stored straight
 from each near tile's dS) over query blocks, and dk/dv over key blocks; each
 recomputes its tiles' probabilities. One kernel per (batch, head) that formed
 each tile's dS once (dq summed across key blocks in a float32 scratch) was
-slower on the H200: 4.64 ms a step against 3.7 for the two
-(results/h200_session18/), from 4x fewer programs to hide each tile's
-latency with.
+not faster on the H200 (results/h200_session18/): 4.64 ms a step, against
+3.68 for these two before the ex2 scores (3.09 now, on 32 x 32 tiles), and a
+train step of 20.34 against 20.41 ms; it has 4x fewer programs to hide each
+tile's latency with.
 """
 import functools
 import math

@@ -75,23 +75,6 @@ def check_tied_layers(tied_layers, num_layers: int) -> None:
                      f"[0, {num_layers}), got {tuple(tied_layers)}")
 
 
-@jax.custom_jvp
-def relu(x):
-  """max(x, 0), whose derivative is read off the output (y > 0), not the input.
-
-  The same function and derivative as jax.nn.relu (0 at 0), but the backward
-  keeps only the activations, so the pre-activation need not be stored and
-  cuBLAS can apply bias and ReLU in the product's epilogue.
-  """
-  return jnp.maximum(x, 0)
-
-
-@relu.defjvp
-def _relu_jvp(primals, tangents):
-  y = relu(primals[0])
-  return y, jnp.where(y > 0, tangents[0], 0).astype(tangents[0].dtype)
-
-
 def _split_key(key, num):
   return (None,) * num if key is None else tuple(jax.random.split(key, num))
 
@@ -122,7 +105,7 @@ class Block(nnx.Module):
     x_BLD = x_BLD + attention_lib.dropout(attn_BLD, self.dropout_rate, attn_out_key)
     resid_mid_BLD = x_BLD
     mlp_pre_BLM = self.mlp_in(self.mlp_norm(x_BLD))
-    mlp_post_BLM = relu(mlp_pre_BLM)
+    mlp_post_BLM = jax.nn.relu(mlp_pre_BLM)
     mlp_BLD = self.mlp_out(mlp_post_BLM)
     x_BLD = x_BLD + attention_lib.dropout(mlp_BLD, self.dropout_rate, mlp_out_key)
     aux = {}

@@ -8,6 +8,9 @@
 #               ex2    the tree's kernels (base-2 scores through ex2.approx)
 #                      with 640b714's attention.py (three q/k/v products);
 #               tree   the tree: ex2 kernels and one q/k/v product; profiled.
+# .variants/ (ignored by .git/info/exclude) was made with
+#   mkdir -p .variants; for f in attention flash_relative transformer; do
+#     git show 640b714:recur_latent/models/$f.py > .variants/${f}_640b714.py; done
 source results/commands/gpu_common.sh
 R=${R:-$OUT/s18b}
 mkdir -p "$R"

@@ -8,6 +8,9 @@
 #   tree     the tree (also transformer.relu, its derivative read off y > 0);
 #   lt       the tree with --xla_gpu_enable_cublaslt=true as well;
 #   then joint and tree again; tree profiled with its HLO.
+# .variants/ (ignored by .git/info/exclude) was made with
+#   mkdir -p .variants; for f in attention flash_relative transformer; do
+#     git show e6b58f2:recur_latent/models/$f.py > .variants/${f}_e6b58f2.py; done
 source results/commands/gpu_common.sh
 R=${R:-$OUT/s18g}
 mkdir -p "$R"
