@@ -89,6 +89,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     ("model.tied_layers", (0, 5), "config.model.tied_layers"),
     ("model.tied_layers", (1,), "config.model.tied_layers"),
     ("train.ema_decay", 1.0, "config.train.ema_decay"),
+    ("train.target_repeats", 0, "config.train.target_repeats"),
 ])
 def test_invalid_config_fails_naming_the_field(field, value, needle):
   config = _tiny()
@@ -299,6 +300,24 @@ def test_the_run_validates_again_at_its_end_unless_it_just_did(tmp_path):
   loop.train(_tiny(num_steps=12, eval_every=8, checkpoint_every=0), str(tmp_path / "b"),
              validate_fn=fake_validation, log_to_console=False)
   assert len(steps_validated) == 2
+
+
+@pytest.mark.parametrize("repeats,stop_step", [(1, 4), (2, 10), (3, 12)])
+def test_a_run_stops_after_target_repeats_validations_in_a_row_at_target(tmp_path, repeats,
+                                                                          stop_step):
+  scores = iter([0.1, 0.999, 0.9, 0.996, 1.0, 1.0, 0.999])  # Validations at steps 2, 4, ...
+
+  def fake_validation(model, cfg):
+    return {12: next(scores)}
+
+  config = _tiny(num_steps=14, eval_every=2, checkpoint_every=0, stop_at_target=True,
+                 target_accuracy=0.995, target_repeats=repeats)
+  summary = loop.train(config, str(tmp_path / str(repeats)), validate_fn=fake_validation,
+                       log_to_console=False)
+  assert summary["final_step"] == stop_step
+  first = [r["time_to_target_s"] for r in metrics_writer.read_metrics(str(tmp_path / str(repeats)))
+           if "time_to_target_s" in r]
+  assert len(first) == 1 and summary["time_to_target_s"] == first[0]  # The first hit, at step 4.
 
 
 def test_the_loop_compiles_once_per_padded_length_and_trains_through_them(tmp_path):

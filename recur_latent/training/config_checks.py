@@ -78,6 +78,9 @@ def check_config(config, *, num_devices=1):
            f"batch_size={t.batch_size} is not divisible by size_chunks={d.size_chunks}")
   _require(t.num_steps >= 1, "train.num_steps", f"must be >= 1, got {t.num_steps}")
   _require(t.learning_rate > 0, "train.learning_rate", "must be positive")
+  repeats = t.get("target_repeats", 1)
+  _require(isinstance(repeats, int) and repeats >= 1, "train.target_repeats",
+           f"must be an integer >= 1 (validations in a row at the target), got {repeats!r}")
   _require(0.0 <= t.get("ema_decay", 0.0) < 1.0, "train.ema_decay",
            f"must be in [0, 1) (0: no weight average), got {t.get('ema_decay', 0.0)}")
   _require(t.schedule in SCHEDULES, "train.schedule",
