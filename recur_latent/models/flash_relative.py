@@ -84,7 +84,7 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
       raise ValueError(f"{name} must be a power of two >= 16, got {size}")
   pad_q, pad_k = -num_queries % block_q, -num_keys % block_k
   head_dim = q_BQHK.shape[-1]
-  pad_d = kernel_head_dim(head_dim) - head_dim
+  pad_d = _pow2(max(head_dim, 16)) - head_dim  # The kernels' head dim: a power of two >= 16.
   pad_w = max(_pow2(window), block_q, block_k) - window  # The band's stores need W' >= a tile side.
   pad = lambda x, *widths: jnp.pad(x, [(0, w) for w in widths])
   st = kernels_lib.Static(float(scale), int(query_offset), window, block_q, block_k, num_warps,
@@ -175,11 +175,6 @@ def _pow2(n: int) -> int:
   return 1 << max(n - 1, 0).bit_length()
 
 
-def kernel_head_dim(head_dim: int) -> int:
-  """The head dim the kernels run on (a power of two >= 16): narrower heads are zero-padded."""
-  return _pow2(max(head_dim, 16))
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
 def _kernel_attention(q, k, v, band, st: kernels_lib.Static):
   return _forward(q, k, v, band, st)[0]
@@ -210,7 +205,7 @@ def _kernel_attention_bwd(st, residuals, d_out):
   d_out = d_out.astype(q.dtype)
   args = (q, k, v, band, d_out, lse, delta)
   zeros = jnp.zeros(band.shape, band.dtype)  # dband's entries without a key stay 0.
-  shape = lambda x, dtype=None: jax.ShapeDtypeStruct(x.shape, dtype or x.dtype)
+  shape = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype)
   dq, dband = kernels_lib.call(
       kernels_lib.dq_kernel, st, q.shape[1] // st.block_q,
       [sp["q_block"], sp["k_all"], sp["k_all"], sp["band_block"], sp["q_block"],
