@@ -294,4 +294,3 @@ def test_a_suffix_must_end_at_the_cache_length():
     layer(x, rel_RD=jnp.zeros((5, 8)), cache=cache, suffix_start=5)
   with pytest.raises(ValueError, match="needs a cache"):
     layer(x, rel_RD=jnp.zeros((5, 8)), suffix_start=6)
-

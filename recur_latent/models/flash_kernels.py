@@ -8,7 +8,8 @@ two axes) and on tiles of BQ queries by BK keys. A tile's score is
 in base 2, so that each probability is one `ex2.approx` of s2 - lse2 (the
 row's log-sum-exp, also base 2), and not libdevice's accurate expf, which
 is several instructions. At the model's head dim (24, padded to 32) a tile's
-products are small, and the elementwise work on its scores sets the speed.
+products are small, and the elementwise work on its scores is much of the
+time (the forward kernel went from 1.05 to 0.91 ms a step with ex2).
 The band term is added, and the causal mask applied, only on tiles within W
 of the diagonal ("near" tiles).
 

@@ -9,7 +9,6 @@ session's runs from scratch, beside session 17's run of the shipped code).
 Run it from the repository root.
 """
 import collections
-import gzip
 import importlib.util
 import json
 import os
@@ -94,19 +93,22 @@ def compile_s(folder, name):
     return float(re.search(r"'compile_s': ([0-9.]+)", f.read()).group(1))
 
 
-def kernel_groups(json_path, hlo_path):
-  """Kernel ms per step by group, with session 17's grouping (its figures.py's group_of)."""
+def _session17_figures():
+  """Session 17's figures.py as a module: its kernel grouping and HLO reader serve here too."""
   spec = importlib.util.spec_from_file_location(
       "session17_figures", os.path.join(RESULTS, "h200_session17", "figures.py"))
-  session17 = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(session17)
-  with gzip.open(os.path.join(HERE, hlo_path), "rt") as f:
-    bodies = session17.profiling.instruction_bodies(f.read())
-  bodies = {name: line + "\n".join(called or []) for name, (line, called) in bodies.items()}
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def kernel_groups(session17, json_path, hlo_path):
+  """Kernel ms per step by group, with session 17's grouping (its figures.py's group_of)."""
+  bodies = session17.fusion_bodies(os.path.join(HERE, hlo_path))  # An absolute path is kept.
   ms = collections.Counter()
   for row in profile_rows(json_path):
     ms[session17.group_of(row["name"], bodies)] += row["ms_per_call"]
-  return session17.GROUPS, ms
+  return ms
 
 
 def attention_rows(path):
@@ -138,8 +140,10 @@ def main():
     lines.append(f"| {label} | {cell('forward_kernel')} | {cell('dq_kernel')} | {cell('dkv_kernel')} | "
                  f"{cell('fused_backward_kernel')} |")
 
-  groups, before = kernel_groups("s18b/step_tree1.json", "s18b/step_tree1.hlo.gz")
-  _, after = kernel_groups("s18g/step_tree1.json", "s18g/step_tree1.hlo.gz")
+  session17 = _session17_figures()
+  groups = session17.GROUPS
+  before = kernel_groups(session17, "s18b/step_tree1.json", "s18b/step_tree1.hlo.gz")
+  after = kernel_groups(session17, "s18g/step_tree1.json", "s18g/step_tree1.hlo.gz")
   lines += ["", "## Kernel time per step by group (ms; the 120-150 longest kernels of each profile)", "",
             "| group | e6b58f2 (64x64 tiles, lease 2) | 3862864 (shipped, lease 3) |", "|---|---|---|"]
   for g in groups:
