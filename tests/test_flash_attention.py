@@ -23,9 +23,9 @@ def _kernel_inputs(queries, keys, window, head_dim, seed):
   return q, k, v, kr, qr
 
 
-def _outputs_and_grads(implementation, args, offset, cotangent, blocks=(16, 16)):
+def _outputs_and_grads(implementation, args, offset, cotangent, blocks=(16, 16), lengths=None):
   def run(*args):
-    return flash_relative.attention(*args, scale=0.3, query_offset=offset,
+    return flash_relative.attention(*args, scale=0.3, query_offset=offset, lengths_B=lengths,
                                     implementation=implementation, block_q=blocks[0],
                                     block_k=blocks[1])
   out = jax.jit(run)(*args)
@@ -50,6 +50,30 @@ def test_kernels_match_the_reference_with_gradients(queries, keys, window, head_
     scale = float(jnp.abs(g_ref).max())
     assert scale > 0, name
     np.testing.assert_allclose(g / scale, g_ref / scale, atol=1e-5, err_msg=name)
+
+
+# Rows of 70 or 100 positions: lengths inside a tile, on a tile edge, at the
+# suffix's start, and an empty row, with whole tiles of padding to skip.
+@pytest.mark.parametrize("queries,keys,offset,lengths", [
+    (70, 70, 0, (37, 16)), (70, 70, 0, (70, 0)), (37, 100, 63, (80, 63)), (37, 100, 63, (100, 64))])
+def test_padded_rows_are_zeros_and_the_real_rows_exact(queries, keys, offset, lengths):
+  """With lengths, each row's real queries get what the unpadded attention gives them,
+  outputs and gradients alike (their keys are all real), and padded queries get 0."""
+  args = _kernel_inputs(queries, keys, 12, 8, seed=5)
+  lengths = jnp.array(lengths, jnp.int32)
+  real_BQ11 = ((offset + jnp.arange(queries))[None, :] < lengths[:, None])[:, :, None, None]
+  cotangent = jnp.where(real_BQ11, _normal(7, 2, queries, 2, 8), 0.0)
+  with jax.default_matmul_precision("highest"):
+    full_out, full_grads = _outputs_and_grads("xla", args, offset, cotangent)
+    ref_out, ref_grads = _outputs_and_grads("xla", args, offset, cotangent, lengths=lengths)
+    out, grads = _outputs_and_grads("interpret", args, offset, cotangent, (16, 16), lengths)
+  np.testing.assert_allclose(ref_out, jnp.where(real_BQ11, full_out, 0.0), rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(out, ref_out, rtol=1e-5, atol=1e-5)
+  for name, g, g_ref, g_full in zip(("q", "k", "v", "kr", "qr"), grads, ref_grads, full_grads):
+    scale = float(jnp.abs(g_full).max())
+    assert scale > 0, name
+    np.testing.assert_allclose(g_ref / scale, g_full / scale, atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(g / scale, g_full / scale, atol=1e-5, err_msg=name)
 
 
 @pytest.mark.parametrize("implementation", ["xla", "interpret"])

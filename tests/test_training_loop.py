@@ -109,12 +109,32 @@ def test_every_config_file_passes_the_checks(name):
   config_checks.check_config(config, num_devices=1)
 
 
+@pytest.mark.parametrize("overrides,needle", [
+    ({"train.loss": "faithful"}, "needs train.loss='weighted'"),
+    ({"method": "continuous"}, "not 'continuous'"),
+    ({"train.rollout": True}, "with train.rollout"),
+])
+def test_skipping_padding_is_refused_where_padded_positions_are_read(overrides, needle):
+  config = _tiny()
+  config.train.skip_padding = True
+  config_checks.check_config(config, num_devices=1)  # The tiny discrete_ec config can.
+  for dotted, value in overrides.items():
+    node, *path = dotted.split(".")
+    if path:
+      config[node][path[0]] = value
+    else:
+      config[node] = value
+  with pytest.raises(config_checks.ConfigError, match=r"config\.train\.skip_padding: .*" + re.escape(needle)):
+    config_checks.check_config(config, num_devices=1)
+
+
 def test_fast_recipe_turns_on_use_site_supervision_and_passes_the_checks():
   from configs import discrete_ec
   config = discrete_ec.get_config("recipe=fast")
   assert config.model.operand_heads_layer == 0 and config.train.use_value_loss_weight == 1.0
   assert config.train.learning_rate == 2e-3 and config.data.train_min_nodes == 8
   assert config.model.relative_scores == "flash" and config.model.dropout == 0.0
+  assert config.train.skip_padding
   # Session 11: the decay starts on the training state accuracy; validation only after it.
   assert (config.train.decay_trigger_metric, config.train.decay_trigger) == ("state_accuracy", 0.95)
   assert config.train.val_after_decay

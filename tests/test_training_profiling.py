@@ -3,6 +3,7 @@ import gzip
 import json
 
 import jax
+import numpy as np
 import pytest
 from flax import nnx
 
@@ -97,6 +98,18 @@ def test_model_flops_match_the_cpu_compilers_count_of_the_step(overrides):
   model_count = throughput.model_flops_per_step(
       config, config.train.batch_size, throughput.padded_length(batch_np))
   assert 0.75 * xla <= model_count <= 1.05 * xla, (model_count, xla)
+
+
+def test_skipped_padding_takes_the_padded_queries_attention_out_of_the_count():
+  config = discrete_ec_config.get_config("size=tiny")
+  d, layers, length = config.model.d_model, config.model.num_layers, 64
+  lengths_B = np.array([64, 32, 16, 0])
+  padded = throughput.model_flops_per_step(config, 4, length, lengths_B)
+  assert padded == throughput.model_flops_per_step(config, 4, length)  # Lengths need the switch.
+  config.train.skip_padding = True
+  skipped = throughput.model_flops_per_step(config, 4, length, lengths_B)
+  # 3 x 4 d per (query, key) pair of every layer: rows of 64, 32, 16 and 0 against 4 of 64.
+  assert padded - skipped == 3 * 4 * d * layers * (4 * 64 ** 2 - (64 ** 2 + 32 ** 2 + 16 ** 2))
 
 
 def test_block_applications_count_every_iteration_that_is_trained():

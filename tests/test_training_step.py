@@ -137,29 +137,60 @@ def test_eight_devices_match_one_device(method, monkeypatch):
   assert len(leaf.sharding.device_set) == 8
 
 
-def test_flash_gradients_over_eight_devices_match_one_device(monkeypatch):
+def _loss_and_grads(config, mesh):
+  """(loss, gradients) of the objective at the initial parameters on batch 0, traced as
+  train_step traces (under the mesh)."""
+  model = factory.build_model(config, nnx.Rngs(config.seed))
+  graphdef, _, state = train_step_lib.init_state(model, config.train)
+  params = jax.device_put(state.params, train_step_lib.state_sharding(state.params, mesh))
+  batch = train_step_lib.shard_batch(data_stream.BatchSource(config).batch(0), mesh)
+
+  def grad_fn(params, batch):
+    with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):
+      loss = lambda p: objectives.loss_fn(nnx.merge(graphdef, p), batch, jax.random.key(0), config)[0]
+      return jax.value_and_grad(loss)(params)
+  return jax.jit(grad_fn)(params, batch)
+
+
+def _assert_same_grads(grads, want):
+  for (path, g), g_want in zip(jax.tree_util.tree_leaves_with_path(grads), jax.tree.leaves(want)):
+    scale = float(jnp.abs(g_want).max()) or 1.0  # An all-zero gradient must stay zero.
+    np.testing.assert_allclose(np.asarray(g) / scale, np.asarray(g_want) / scale, atol=1e-5,
+                               err_msg=jax.tree_util.keystr(path))
+
+
+@pytest.mark.parametrize("skip_padding", [False, True])
+def test_flash_gradients_over_eight_devices_match_one_device(skip_padding, monkeypatch):
   if jax.device_count() < 8:
     pytest.skip("needs XLA_FLAGS=--xla_force_host_platform_device_count=8")
   from recur_latent.models import flash_relative
   monkeypatch.setattr(flash_relative, "default_implementation", lambda: "interpret")
-  config = _tiny(discrete_ec_config, **{"model.dropout": 0.0, "model.relative_scores": "flash"})
-  grads = {}
-  for devices in (1, 8):
-    mesh = train_step_lib.make_mesh(devices)
-    model = factory.build_model(config, nnx.Rngs(config.seed))
-    graphdef, _, state = train_step_lib.init_state(model, config.train)
-    params = jax.device_put(state.params, train_step_lib.state_sharding(state.params, mesh))
-    batch = train_step_lib.shard_batch(data_stream.BatchSource(config).batch(0), mesh)
+  config = _tiny(discrete_ec_config, **{"model.dropout": 0.0, "model.relative_scores": "flash",
+                                        "train.skip_padding": skip_padding})
+  _, grads1 = _loss_and_grads(config, train_step_lib.make_mesh(1))
+  _, grads8 = _loss_and_grads(config, train_step_lib.make_mesh(8))
+  _assert_same_grads(grads8, grads1)
 
-    def grad_fn(params, batch, mesh=mesh, graphdef=graphdef):
-      with jax.sharding.use_abstract_mesh(mesh.abstract_mesh):  # As train_step traces.
-        loss = lambda p: objectives.loss_fn(nnx.merge(graphdef, p), batch, jax.random.key(0), config)[0]
-        return jax.grad(loss)(params)
-    grads[devices] = jax.jit(grad_fn)(params, batch)
-  for (path, g1), g8 in zip(jax.tree_util.tree_leaves_with_path(grads[1]), jax.tree.leaves(grads[8])):
-    scale = float(jnp.abs(g1).max()) or 1.0  # An all-zero gradient must stay zero.
-    np.testing.assert_allclose(np.asarray(g8) / scale, np.asarray(g1) / scale, atol=1e-5,
-                               err_msg=jax.tree_util.keystr(path))
+
+@pytest.mark.parametrize("scores,implementation", [("flash", "interpret"), ("dense", None)])
+def test_skipping_padding_leaves_the_loss_and_gradients_unchanged(scores, implementation,
+                                                                  monkeypatch):
+  """The weighted loss reads no padded position, and no real position attends to one, so
+  zeroing padded positions' attention (and skipping its tiles) changes nothing it trains."""
+  from recur_latent.models import flash_relative
+  if implementation:
+    monkeypatch.setattr(flash_relative, "default_implementation", lambda: implementation)
+  overrides = {"model.dropout": 0.0, "model.relative_scores": scores,
+               "model.operand_heads_layer": 0, "train.use_value_loss_weight": 1.0,
+               "train.iterations": "all", "train.train_iters": 2}
+  mesh = train_step_lib.make_mesh(1)
+  batch = data_stream.BatchSource(_tiny(discrete_ec_config, **overrides)).batch(0)
+  assert (batch["length_B"] < batch["inputs_BLF"].shape[1]).all()  # Padding to skip.
+  loss, grads = _loss_and_grads(_tiny(discrete_ec_config, **overrides), mesh)
+  loss_skip, grads_skip = _loss_and_grads(
+      _tiny(discrete_ec_config, **overrides, **{"train.skip_padding": True}), mesh)
+  np.testing.assert_allclose(float(loss_skip), float(loss), rtol=1e-6)
+  _assert_same_grads(grads_skip, grads)
 
 
 def test_batches_are_a_pure_function_of_config_and_step():

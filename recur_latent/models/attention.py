@@ -191,7 +191,7 @@ class CausalSelfAttention(nnx.Module):
   def __call__(self, x_BQD: jax.Array, *, positions_BQ: jax.Array | None = None,
                rel_RD: jax.Array | None = None, cache: dict[str, jax.Array] | None = None,
                suffix_start: int | None = None, dropout_key: jax.Array | None = None,
-               collect: bool = False):
+               lengths_B: jax.Array | None = None, collect: bool = False):
     """Attends each query to the keys at positions <= its own.
 
     Args:
@@ -207,6 +207,10 @@ class CausalSelfAttention(nnx.Module):
         keys and values (a rollout that recomputes only what changed). Writes
         are a static slice; 0 takes the full-sequence path.
       dropout_key: dropout on attention probabilities (None: off).
+      lengths_B: optional int [B], each row's number of real positions: a
+        query at or past it gets a zero output (the 'flash' kernels skip
+        the work only padding needs). For callers that never read padded
+        positions, such as a loss that ignores them.
       collect: also return intermediates for interpretability.
 
     Returns:
@@ -249,30 +253,32 @@ class CausalSelfAttention(nnx.Module):
       key_pos_BS = jnp.arange(keys_BSHK.shape[1])[None, :]
       keys_BSHK, values_BSHK = keys_BSHK.astype(dt), values_BSHK.astype(dt)
 
+    # Padded rows are zeroed where the attention is formed (flash) or after it (the other paths).
+    padded = None if lengths_B is None else positions_BQ >= lengths_B[:, None]
     kr_RHK = qr_RHK = None
     if self.position == "relative":
       kr_RHK, qr_RHK = self._relative_projections(rel_RD)
       if (aligned and not collect and self.relative_scores == "banded"
           and banded.applies(x_BQD.shape[1], self.rel_window)):
         out_BQHK = self._banded(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK, dropout_key)
-        return self._output(out_BQHK, new_cache, None)
+        return self._output(out_BQHK, new_cache, None, padded)
       if (aligned or suffix_start) and not collect and self.relative_scores == "flash":
         out_BQHK = self._flash(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK, dropout_key,
-                               0 if aligned else suffix_start)
+                               0 if aligned else suffix_start, lengths_B)
         return self._output(out_BQHK, new_cache, None)
       if aligned and not collect and self.relative_scores == "fused":
         out_BQHK = self._fused(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK, dropout_key)
-        return self._output(out_BQHK, new_cache, None)
+        return self._output(out_BQHK, new_cache, None, padded)
       if suffix_start and not collect and self.relative_scores == "fused":
         out_BQHK = self._fused_suffix(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK,
                                       positions_BQ, key_pos_BS)
-        return self._output(out_BQHK, new_cache, None)
+        return self._output(out_BQHK, new_cache, None, padded)
     elif aligned and not collect and self.relative_scores in ("fused", "flash"):
       out_BQHK = self._fused_plain(q_BQHK, keys_BSHK, values_BSHK, dropout_key)
-      return self._output(out_BQHK, new_cache, None)
+      return self._output(out_BQHK, new_cache, None, padded)
     out_BQHK, probs_BHQS = self._dense(q_BQHK, keys_BSHK, values_BSHK, kr_RHK, qr_RHK,
                                        positions_BQ, key_pos_BS, aligned, dropout_key)
-    return self._output(out_BQHK, new_cache, probs_BHQS if collect else None)
+    return self._output(out_BQHK, new_cache, probs_BHQS if collect else None, padded)
 
   def _dense(self, q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, positions_BQ, key_pos_BS, aligned,
              dropout_key):
@@ -352,11 +358,12 @@ class CausalSelfAttention(nnx.Module):
         q_BQHK, k_BQHK, v_BQHK, scale=self.head_dim ** -0.5, is_causal=True,
         implementation=fused_implementation(q_BQHK.dtype))
 
-  def _flash(self, q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, dropout_key, query_offset):
+  def _flash(self, q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, dropout_key, query_offset, lengths_B):
     """The aligned or suffix relative path as Pallas kernels (flash_relative.py); same output."""
     self._refuse_dropout(dropout_key)
     return flash_relative.attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK,
-                                    scale=(3.0 * self.head_dim) ** -0.5, query_offset=query_offset)
+                                    scale=(3.0 * self.head_dim) ** -0.5, query_offset=query_offset,
+                                    lengths_B=lengths_B)
 
   def _fused_suffix(self, q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, positions_BQ, key_pos_BS):
     """`_fused` for queries that start past the first key (a rollout's suffix); same values.
@@ -376,9 +383,14 @@ class CausalSelfAttention(nnx.Module):
         q_BQHK, k_BSHK, v_BSHK, bias=bias_BHQS, scale=scale, is_causal=False,
         implementation=fused_implementation(dt))
 
-  def _output(self, out_BQHK, new_cache, probs_BHQS):
-    """(y_BQD, new_cache, aux); aux holds the intermediates when `probs_BHQS` is given (collect)."""
+  def _output(self, out_BQHK, new_cache, probs_BHQS, padded_BQ=None):
+    """(y_BQD, new_cache, aux); aux holds the intermediates when `probs_BHQS` is given (collect).
+
+    Rows marked in padded_BQ get a zero attention output.
+    """
     dt = self.dtype
+    if padded_BQ is not None:
+      out_BQHK = jnp.where(padded_BQ[:, :, None, None], 0, out_BQHK).astype(out_BQHK.dtype)
     w_o_HKD = self.w_o[...].astype(dt)
     y_BQD = jnp.einsum("bqhk,hkd->bqd", out_BQHK, w_o_HKD) + self.b_o[...].astype(dt)
     aux = {}

@@ -13,6 +13,12 @@ time (the forward kernel went from 1.05 to 0.91 ms a step with ex2).
 The band term is added, and the causal mask applied, only on tiles within W
 of the diagonal ("near" tiles).
 
+Each (batch) row has a length: positions at or past it are padding, whose
+outputs are zeros. Causal attention never lets a position before the length
+see one past it, so tiles whose queries or keys all lie past it are skipped
+(a short row costs what its length needs, not the padded length), and the
+backward treats the padded rows' output gradients as zeros.
+
 The backward is two kernels: dq (with the band's gradient, stored straight
 from each near tile's dS) over query blocks, and dk/dv over key blocks; each
 recomputes its tiles' probabilities. One kernel per (batch, head) that formed
@@ -33,6 +39,7 @@ from jax.experimental.pallas import triton as plgpu
 
 MASKED = -1e30  # A large finite score for masked pairs: exp underflows to 0 without inf - inf.
 _LOG2E = math.log2(math.e)
+LENGTH_COPIES = 16  # A row's length is passed as [B, 16] copies: Triton blocks are powers of two.
 
 
 class Static(typing.NamedTuple):
@@ -89,20 +96,41 @@ def _tile_scores(st: Static, q, k, band_ref, first_query, first_key, band_row0, 
   return jnp.where(r >= 0, s, MASKED), (r, in_band, rows, cols)
 
 
-def _key_ranges(st: Static, first_query, num_key_blocks):
-  """(far_end, near_end): key blocks [0, far_end) lie W or more behind every query of the tile."""
+def _row_length(length_ref):
+  """The row's length: its block holds it repeated (a power-of-two block for Triton)."""
+  return jnp.max(length_ref[...])
+
+
+def _valid_rows(st: Static, first_query, length):
+  """[BQ, 1]: which of the tile's queries lie before the row's length."""
+  rows = jax.lax.broadcasted_iota(jnp.int32, (st.block_q, 1), 0)
+  return st.query_offset + first_query + rows < length
+
+
+def _key_ranges(st: Static, first_query, num_key_blocks, length):
+  """(far_end, near_end): the key blocks the query tile needs, [0, near_end); those in
+  [0, far_end) lie W or more behind every query of the tile.
+
+  Keys past the row's length serve only padded queries; a tile of padded
+  queries needs none.
+  """
   first_pos = st.query_offset + first_query
-  far_end = jnp.clip((first_pos - st.window + 1) // st.block_k, 0, num_key_blocks)
-  near_end = jnp.minimum(pl.cdiv(first_pos + st.block_q, st.block_k), num_key_blocks)
+  key_blocks = jnp.where(first_pos < length,
+                         jnp.minimum(pl.cdiv(length, st.block_k), num_key_blocks), 0)
+  near_end = jnp.minimum(pl.cdiv(first_pos + st.block_q, st.block_k), key_blocks)
+  far_end = jnp.clip((first_pos - st.window + 1) // st.block_k, 0, near_end)
   return far_end, near_end
 
 
-def _query_ranges(st: Static, first_key, num_query_blocks):
-  """(start, far_start): query blocks that see the key tile; from far_start on, all are W behind."""
-  start = jnp.clip((first_key - st.query_offset) // st.block_q, 0, num_query_blocks)
+def _query_ranges(st: Static, first_key, num_query_blocks, length):
+  """(start, far_start, end): the query blocks [start, end) that see the key tile before the
+  row's length; from far_start on, all are W behind it."""
+  end = jnp.where(first_key < length,
+                  jnp.clip(pl.cdiv(length - st.query_offset, st.block_q), 0, num_query_blocks), 0)
+  start = jnp.clip((first_key - st.query_offset) // st.block_q, 0, end)
   far_from = first_key + st.block_k - 1 + st.window - st.query_offset
-  far_start = jnp.clip(pl.cdiv(far_from, st.block_q), start, num_query_blocks)
-  return start, far_start
+  far_start = jnp.clip(pl.cdiv(far_from, st.block_q), start, end)
+  return start, far_start, end
 
 
 def _store_band_grad(dband_ref, row0, ds_scaled, band_geometry):
@@ -117,11 +145,12 @@ def _store_band_grad(dband_ref, row0, ds_scaled, band_geometry):
   plgpu.store(dband_ref.at[row0 + rows, slot], ds_scaled.astype(dband_ref.dtype), mask=in_band)
 
 
-def forward_kernel(q_ref, k_ref, v_ref, band_ref, o_ref, lse_ref, *, st: Static):
+def forward_kernel(q_ref, k_ref, v_ref, band_ref, length_ref, o_ref, lse_ref, *, st: Static):
   """Output and base-2 log-sum-exp of one query block (online softmax over its keys)."""
   first_query = pl.program_id(0) * st.block_q
   q = q_ref[...]
   num_key_blocks = k_ref.shape[0] // st.block_k
+  length = _row_length(length_ref)
 
   def tile(near):
     def body(kb, carry):
@@ -138,11 +167,13 @@ def forward_kernel(q_ref, k_ref, v_ref, band_ref, o_ref, lse_ref, *, st: Static)
   block_q, head_dim = q.shape
   carry = (jnp.full((block_q,), -jnp.inf, jnp.float32), jnp.zeros((block_q,), jnp.float32),
            jnp.zeros((block_q, head_dim), jnp.float32))
-  far_end, near_end = _key_ranges(st, first_query, num_key_blocks)
+  far_end, near_end = _key_ranges(st, first_query, num_key_blocks, length)
   carry = jax.lax.fori_loop(0, far_end, tile(False), carry)
   m_Q, l_Q, acc_QK = jax.lax.fori_loop(far_end, near_end, tile(True), carry)
-  o_ref[...] = (acc_QK / l_Q[:, None]).astype(o_ref.dtype)
-  lse_ref[...] = m_Q + jnp.log2(l_Q)
+  seen_Q = l_Q > 0  # False only in a skipped tile, which saw no key.
+  out_QK = acc_QK / jnp.where(seen_Q, l_Q, 1.0)[:, None]
+  o_ref[...] = jnp.where(_valid_rows(st, first_query, length), out_QK, 0.0).astype(o_ref.dtype)
+  lse_ref[...] = jnp.where(seen_Q, m_Q + jnp.log2(jnp.where(seen_Q, l_Q, 1.0)), 0.0)
 
 
 def _tile_grads(st: Static, q, k, v, do, lse_Q, delta_Q, band_ref, first_query, first_key,
@@ -153,15 +184,17 @@ def _tile_grads(st: Static, q, k, v, do, lse_Q, delta_Q, band_ref, first_query, 
   return p, p * (_mm(do, v, 1, 1) - delta_Q[:, None]), geometry
 
 
-def dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, zeros_ref, dq_ref,
-              dband_ref, *, st: Static):
+def dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, length_ref, zeros_ref,
+              dq_ref, dband_ref, *, st: Static):
   """dq and the band table's gradient for one query block, looping over its keys."""
   del zeros_ref  # The same buffer as dband_ref.
   first_query = pl.program_id(0) * st.block_q
-  q, do = q_ref[...], do_ref[...]
+  length = _row_length(length_ref)
+  q = q_ref[...]
+  do = jnp.where(_valid_rows(st, first_query, length), do_ref[...], 0).astype(do_ref.dtype)
   lse_Q, delta_Q = lse_ref[...], delta_ref[...]
   num_key_blocks = k_ref.shape[0] // st.block_k
-  far_end, near_end = _key_ranges(st, first_query, num_key_blocks)
+  far_end, near_end = _key_ranges(st, first_query, num_key_blocks, length)
 
   def tile(near):
     def body(kb, dq_QK):
@@ -180,19 +213,22 @@ def dq_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, zeros_r
   dq_ref[...] = (dq_QK * st.scale).astype(dq_ref.dtype)
 
 
-def dkv_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, dk_ref, dv_ref,
-               *, st: Static):
+def dkv_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, length_ref, dk_ref,
+               dv_ref, *, st: Static):
   """dk and dv for one key block, looping over the queries that see it."""
   first_key = pl.program_id(0) * st.block_k
+  length = _row_length(length_ref)
   k, v = k_ref[...], v_ref[...]
   num_query_blocks = q_ref.shape[0] // st.block_q
-  start, far_start = _query_ranges(st, first_key, num_query_blocks)
+  start, far_start, end = _query_ranges(st, first_key, num_query_blocks, length)
 
   def tile(near):
     def body(qb, carry):
       dk_KD, dv_KD = carry
       queries = pl.ds(qb * st.block_q, st.block_q)
-      q, do = q_ref[queries, :], do_ref[queries, :]
+      q = q_ref[queries, :]
+      do = jnp.where(_valid_rows(st, qb * st.block_q, length), do_ref[queries, :], 0
+                     ).astype(do_ref.dtype)
       p, ds, _ = _tile_grads(st, q, k, v, do, lse_ref[queries], delta_ref[queries], band_ref,
                              qb * st.block_q, first_key, qb * st.block_q, near)
       return dk_KD + _mm(ds.astype(q.dtype), q, 0, 0), dv_KD + _mm(p.astype(do.dtype), do, 0, 0)
@@ -200,7 +236,7 @@ def dkv_kernel(q_ref, k_ref, v_ref, band_ref, do_ref, lse_ref, delta_ref, dk_ref
 
   zeros = jnp.zeros(k.shape, jnp.float32)
   carry = jax.lax.fori_loop(start, far_start, tile(True), (zeros, zeros))
-  dk_KD, dv_KD = jax.lax.fori_loop(far_start, num_query_blocks, tile(False), carry)
+  dk_KD, dv_KD = jax.lax.fori_loop(far_start, end, tile(False), carry)
   dk_ref[...] = (dk_KD * st.scale).astype(dk_ref.dtype)
   dv_ref[...] = dv_KD.astype(dv_ref.dtype)
 
@@ -226,4 +262,5 @@ def specs(st: Static, q, k, band):
       band_block=pl.BlockSpec((None, None, st.block_q, band.shape[-1]), lambda i, b, h: (b, h, i, 0)),
       band_all=pl.BlockSpec((None, None) + band.shape[2:], lambda i, b, h: (b, h, 0, 0)),
       rows_block=pl.BlockSpec((None, None, st.block_q), lambda i, b, h: (b, h, i)),
-      rows_all=pl.BlockSpec((None, None, q.shape[1]), lambda i, b, h: (b, h, 0)))
+      rows_all=pl.BlockSpec((None, None, q.shape[1]), lambda i, b, h: (b, h, 0)),
+      length=pl.BlockSpec((None, LENGTH_COPIES), lambda i, b, h: (b, 0)))

@@ -23,6 +23,9 @@ themselves are in flash_kernels.py.
 
 `attention` takes queries at positions query_offset + [0, Q) against keys at
 [0, S): offset 0 is the full sequence (training), S - Q a rollout's suffix.
+With `lengths_B`, positions at or past a row's length are padding: their
+outputs are zeros and the kernels skip the tiles that only they need (the
+fast recipe's training rows average 41% of their padded length).
 Off a GPU it runs `reference`, the same function in plain JAX; `interpret`
 runs the kernels through Pallas' interpreter (the tests check them so on CPU).
 
@@ -48,8 +51,8 @@ def default_implementation() -> str:
 
 
 def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_offset: int = 0,
-              implementation: str | None = None, block_q: int = 32, block_k: int = 32,
-              num_warps: int = 2, num_stages: int = 2):
+              lengths_B=None, implementation: str | None = None, block_q: int = 32,
+              block_k: int = 32, num_warps: int = 2, num_stages: int = 2):
   """Causal relative-position attention, out [B, Q, H, K] in the dtype of q.
 
   Args:
@@ -58,6 +61,9 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
     kr_RHK, qr_RHK: this layer's projections of the relative table, R = W + 1.
     scale: multiplies every score (1 / sqrt(3 d_head) for the model).
     query_offset: static position of the first query.
+    lengths_B: optional int [B]: each row's number of real positions. The
+      outputs of queries at or past it are zeros, and their gradients do not
+      flow (the gradient of a zeroed output is zero); None: no padding.
     implementation: 'pallas' (GPU), 'interpret' (the kernels on any backend),
       'xla' (plain JAX); None picks 'pallas' on a GPU, else 'xla'.
     block_q, block_k: tile sizes (powers of two, >= 16).
@@ -76,9 +82,13 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
   if query_offset < 0 or query_offset + num_queries > num_keys:
     raise ValueError(f"queries at [{query_offset}, {query_offset + num_queries}) need keys up to "
                      f"their last position; got {num_keys} keys")
+  if lengths_B is None:
+    lengths_B = jnp.full((q_BQHK.shape[0],), num_keys, jnp.int32)
+  lengths_B = jnp.asarray(lengths_B, jnp.int32)
   q_BQHK, band_BHQW = band_table(q_BQHK, k_BSHK, kr_RHK, qr_RHK, query_offset)
   if implementation == "xla":
-    return reference(q_BQHK, k_BSHK, v_BSHK, band_BHQW, scale=scale, query_offset=query_offset)
+    return reference(q_BQHK, k_BSHK, v_BSHK, band_BHQW, scale=scale, query_offset=query_offset,
+                     lengths_B=lengths_B)
   for name, size in (("block_q", block_q), ("block_k", block_k)):
     if size < 16 or size & (size - 1):
       raise ValueError(f"{name} must be a power of two >= 16, got {size}")
@@ -90,8 +100,9 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
   st = kernels_lib.Static(float(scale), int(query_offset), window, block_q, block_k, num_warps,
                           num_stages, implementation == "interpret")
   kernels = _over_data_shards(lambda *args: _kernel_attention(*args, st), q_BQHK.shape[0])
+  lengths_BC = jnp.broadcast_to(lengths_B[:, None], (lengths_B.shape[0], kernels_lib.LENGTH_COPIES))
   out_BQHK = kernels(pad(q_BQHK, 0, pad_q, 0, pad_d), pad(k_BSHK, 0, pad_k, 0, pad_d),
-                     pad(v_BSHK, 0, pad_k, 0, pad_d), pad(band_BHQW, 0, 0, pad_q, pad_w))
+                     pad(v_BSHK, 0, pad_k, 0, pad_d), pad(band_BHQW, 0, 0, pad_q, pad_w), lengths_BC)
   return out_BQHK[:, :num_queries, :, :head_dim]
 
 
@@ -153,7 +164,7 @@ def _by_query(p2c_BHWS, query_offset, num_queries):
   return flat.reshape(*lead, window, row)[..., start:start + num_queries]
 
 
-def reference(q_BQHK, k_BSHK, v_BSHK, band_BHQW, *, scale, query_offset):
+def reference(q_BQHK, k_BSHK, v_BSHK, band_BHQW, *, scale, query_offset, lengths_B=None):
   """What the kernels compute, in plain JAX with [B, H, Q, S] scores (float32)."""
   f32 = jnp.float32
   window = band_BHQW.shape[-1]
@@ -168,55 +179,65 @@ def reference(q_BQHK, k_BSHK, v_BSHK, band_BHQW, *, scale, query_offset):
   probs_BHQS = jax.nn.softmax(scores_BHQS, axis=-1)
   out_BQHK = jnp.einsum("bhqs,bshk->bqhk", probs_BHQS.astype(v_BSHK.dtype), v_BSHK,
                         preferred_element_type=f32)
+  if lengths_B is not None:
+    out_BQHK = zero_padding(out_BQHK, query_offset, lengths_B)
   return out_BQHK.astype(q_BQHK.dtype)
+
+
+def zero_padding(out_BQHK, query_offset, lengths_B):
+  """out with the rows of queries at or past their row's length set to 0."""
+  positions_Q = query_offset + jnp.arange(out_BQHK.shape[1])
+  valid_BQ11 = (positions_Q[None, :] < lengths_B[:, None])[:, :, None, None]
+  return jnp.where(valid_BQ11, out_BQHK, 0)
 
 
 def _pow2(n: int) -> int:
   return 1 << max(n - 1, 0).bit_length()
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
-def _kernel_attention(q, k, v, band, st: kernels_lib.Static):
-  return _forward(q, k, v, band, st)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _kernel_attention(q, k, v, band, lengths, st: kernels_lib.Static):
+  return _forward(q, k, v, band, lengths, st)[0]
 
 
-def _forward(q, k, v, band, st: kernels_lib.Static):
+def _forward(q, k, v, band, lengths, st: kernels_lib.Static):
   sp = kernels_lib.specs(st, q, k, band)
   batch, num_queries, heads, _ = q.shape
   return kernels_lib.call(
       kernels_lib.forward_kernel, st, num_queries // st.block_q,
-      [sp["q_block"], sp["k_all"], sp["k_all"], sp["band_block"]],
+      [sp["q_block"], sp["k_all"], sp["k_all"], sp["band_block"], sp["length"]],
       [sp["q_block"], sp["rows_block"]],
       [jax.ShapeDtypeStruct(q.shape, q.dtype),
        jax.ShapeDtypeStruct((batch, heads, num_queries), jnp.float32)],
-      q, k, v, band)
+      q, k, v, band, lengths)
 
 
-def _kernel_attention_fwd(q, k, v, band, st):
-  out, lse = _forward(q, k, v, band, st)
-  return out, (q, k, v, band, out, lse)
+def _kernel_attention_fwd(q, k, v, band, lengths, st):
+  out, lse = _forward(q, k, v, band, lengths, st)
+  return out, (q, k, v, band, lengths, out, lse)
 
 
 def _kernel_attention_bwd(st, residuals, d_out):
-  q, k, v, band, out, lse = residuals
+  q, k, v, band, lengths, out, lse = residuals
   sp = kernels_lib.specs(st, q, k, band)
-  # delta_i = sum_d o_i do_i: the softmax backward's row term, [B, H, Q].
+  # delta_i = sum_d o_i do_i: the softmax backward's row term, [B, H, Q] (0 on padded rows,
+  # whose outputs are zeros; the kernels zero their d_out).
   delta = jnp.einsum("bqhk,bqhk->bhq", out.astype(jnp.float32), d_out.astype(jnp.float32))
   d_out = d_out.astype(q.dtype)
-  args = (q, k, v, band, d_out, lse, delta)
+  args = (q, k, v, band, d_out, lse, delta, lengths)
   zeros = jnp.zeros(band.shape, band.dtype)  # dband's entries without a key stay 0.
   shape = lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype)
   dq, dband = kernels_lib.call(
       kernels_lib.dq_kernel, st, q.shape[1] // st.block_q,
       [sp["q_block"], sp["k_all"], sp["k_all"], sp["band_block"], sp["q_block"],
-       sp["rows_block"], sp["rows_block"], sp["band_block"]],
-      [sp["q_block"], sp["band_block"]], [shape(q), shape(band)], *args, zeros, aliases={7: 1})
+       sp["rows_block"], sp["rows_block"], sp["length"], sp["band_block"]],
+      [sp["q_block"], sp["band_block"]], [shape(q), shape(band)], *args, zeros, aliases={8: 1})
   dk, dv = kernels_lib.call(
       kernels_lib.dkv_kernel, st, k.shape[1] // st.block_k,
       [sp["q_all"], sp["k_block"], sp["k_block"], sp["band_all"], sp["q_all"],
-       sp["rows_all"], sp["rows_all"]],
+       sp["rows_all"], sp["rows_all"], sp["length"]],
       [sp["k_block"], sp["k_block"]], [shape(k), shape(v)], *args)
-  return dq, dk, dv, dband
+  return dq, dk, dv, dband, None
 
 
 _kernel_attention.defvjp(_kernel_attention_fwd, _kernel_attention_bwd)

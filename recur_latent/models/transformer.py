@@ -95,13 +95,13 @@ class Block(nnx.Module):
     self.mlp_out = nnx.Linear(mlp_ratio * d_model, d_model, dtype=dtype, rngs=rngs)
 
   def __call__(self, x_BLD, *, positions_BL, rel_RD=None, cache=None, suffix_start=None,
-               dropout_key=None, collect=False):
+               dropout_key=None, lengths_B=None, collect=False):
     """Returns (x_BLD, new_cache, aux); aux is {} unless `collect`."""
     attn_key, attn_out_key, mlp_out_key = _split_key(dropout_key, 3)
     resid_pre_BLD = x_BLD
     attn_BLD, cache, attn_aux = self.attn(
         self.attn_norm(x_BLD), positions_BQ=positions_BL, rel_RD=rel_RD, cache=cache,
-        suffix_start=suffix_start, dropout_key=attn_key, collect=collect)
+        suffix_start=suffix_start, dropout_key=attn_key, lengths_B=lengths_B, collect=collect)
     x_BLD = x_BLD + attention_lib.dropout(attn_BLD, self.dropout_rate, attn_out_key)
     resid_mid_BLD = x_BLD
     mlp_pre_BLM = self.mlp_in(self.mlp_norm(x_BLD))
@@ -146,7 +146,7 @@ class Transformer(nnx.Module):
     return [layer.attn.init_cache(batch_size, max_len) for layer in self.layers]
 
   def run(self, x_BLD, *, positions_BL=None, dropout_key=None, caches=None, suffix_start=None,
-          collect=False, tap_after=None):
+          lengths_B=None, collect=False, tap_after=None):
     """The full interface: returns (h_BLD, new_caches or None, per-layer aux list).
 
     Args:
@@ -158,6 +158,11 @@ class Transformer(nnx.Module):
       suffix_start: with caches, a static int: x_BLD holds positions
         [suffix_start, cache length), the caches hold the keys and values of
         the positions before it (`CausalSelfAttention`); positions_BL stays None.
+      lengths_B: optional int [B], each row's real positions: attention
+        outputs past them are zeros, and the 'flash' kernels skip the work
+        only padding needs. What the rows' real positions get is unchanged
+        (causal attention never reads ahead), so it is for callers that
+        never read padded positions, such as a loss that ignores them.
       collect: gather the intermediates listed in the module docstring.
       tap_after: layer indices whose output residual is returned in that
         layer's intermediates dict as `resid_post_BLD` even without `collect`.
@@ -178,7 +183,7 @@ class Transformer(nnx.Module):
       x_BLD, cache, aux = layer(
           x_BLD, positions_BL=positions_BL, rel_RD=rel_RD,
           cache=None if caches is None else caches[i], suffix_start=suffix_start,
-          dropout_key=layer_keys[i], collect=collect)
+          dropout_key=layer_keys[i], lengths_B=lengths_B, collect=collect)
       if caches is not None:
         new_caches.append(cache)
       if i in taps:
@@ -186,8 +191,9 @@ class Transformer(nnx.Module):
       intermediates.append(aux)
     return self.final_norm(x_BLD), new_caches, intermediates
 
-  def __call__(self, x_BLD, *, positions_BL=None, dropout_key=None):
-    return self.run(x_BLD, positions_BL=positions_BL, dropout_key=dropout_key)[0]
+  def __call__(self, x_BLD, *, positions_BL=None, dropout_key=None, lengths_B=None):
+    return self.run(x_BLD, positions_BL=positions_BL, dropout_key=dropout_key,
+                    lengths_B=lengths_B)[0]
 
 
 class FactoredTransformer(nnx.Module):
@@ -272,9 +278,10 @@ class FactoredTransformer(nnx.Module):
     return sum(jnp.einsum("blv,vd->bld", p_BLV.astype(jnp.float32), table.embedding[...])
                for p_BLV, table in zip(probs, self.embeddings))
 
-  def body(self, x_BLD: jax.Array, *, dropout_key: jax.Array | None = None) -> jax.Array:
-    """Layers + final LayerNorm: h_BLD (float32)."""
-    return self.transformer(x_BLD, dropout_key=dropout_key)
+  def body(self, x_BLD: jax.Array, *, dropout_key: jax.Array | None = None,
+           lengths_B: jax.Array | None = None) -> jax.Array:
+    """Layers + final LayerNorm: h_BLD (float32); lengths_B as in `Transformer.run`."""
+    return self.transformer(x_BLD, dropout_key=dropout_key, lengths_B=lengths_B)
 
   def body_with_intermediates(self, x_BLD: jax.Array) -> tuple[jax.Array, list[dict]]:
     """`body` without dropout, plus the per-layer intermediates (module docstring)."""
@@ -285,16 +292,19 @@ class FactoredTransformer(nnx.Module):
     """One linear head per factor: a tuple of 4 float32 logits [B, L, V_f]."""
     return tuple(head(h_BLD).astype(jnp.float32) for head in self.heads)
 
-  def __call__(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None):
+  def __call__(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None,
+               lengths_B: jax.Array | None = None):
     """One pass: tokens -> tuple of 4 logits."""
-    return self.readout(self.body(self.embed(tokens_BLF), dropout_key=dropout_key))
+    return self.readout(self.body(self.embed(tokens_BLF), dropout_key=dropout_key,
+                                  lengths_B=lengths_B))
 
   def forward_with_intermediates(self, tokens_BLF: jax.Array):
     """(logits, per-layer intermediates) of one deterministic pass."""
     h_BLD, intermediates = self.body_with_intermediates(self.embed(tokens_BLF))
     return self.readout(h_BLD), intermediates
 
-  def body_with_aux(self, x_BLD: jax.Array, *, dropout_key: jax.Array | None = None):
+  def body_with_aux(self, x_BLD: jax.Array, *, dropout_key: jax.Array | None = None,
+                    lengths_B: jax.Array | None = None):
     """`body` plus the logits of the training aids this model has: (h_BLD, aux).
 
       operand_names   3 arrays [B, L, names + 1], one per operand slot: slot s
@@ -315,7 +325,8 @@ class FactoredTransformer(nnx.Module):
     if not taps:
       raise ValueError("this model has no auxiliary heads (model.operand_heads_layer, "
                        "pair_heads_layer and prefix_heads_layer are all -1)")
-    h_BLD, _, layers = self.transformer.run(x_BLD, dropout_key=dropout_key, tap_after=taps)
+    h_BLD, _, layers = self.transformer.run(x_BLD, dropout_key=dropout_key, lengths_B=lengths_B,
+                                            tap_after=taps)
     f32 = jnp.float32
     aux = {}
     if self.operand_layer >= 0:
@@ -330,7 +341,9 @@ class FactoredTransformer(nnx.Module):
           layers[self.prefix_layer]["resid_post_BLD"]).astype(f32)
     return h_BLD, aux
 
-  def forward_with_aux(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None):
+  def forward_with_aux(self, tokens_BLF: jax.Array, dropout_key: jax.Array | None = None,
+                       lengths_B: jax.Array | None = None):
     """(logits, aux) of one pass; aux as in `body_with_aux`."""
-    h_BLD, aux = self.body_with_aux(self.embed(tokens_BLF), dropout_key=dropout_key)
+    h_BLD, aux = self.body_with_aux(self.embed(tokens_BLF), dropout_key=dropout_key,
+                                    lengths_B=lengths_B)
     return self.readout(h_BLD), aux

@@ -13,6 +13,8 @@ from recur_latent.training.optimizer import SCHEDULES
 
 # What can start the 'triggered' decay: OOD validation, or a training metric of the log steps.
 DECAY_TRIGGER_METRICS = ("validation", "due_value_accuracy", "value_accuracy", "state_accuracy")
+# Methods whose objective is one pass over the batch, where padded positions can be skipped.
+SKIP_PADDING_METHODS = ("feedforward", "discrete", "discrete_ec")
 AUX_METHODS = ("feedforward", "e2e_recurrent", "continuous", "discrete", "discrete_ec")  # Methods with training aids.
 
 
@@ -107,6 +109,12 @@ def check_config(config, *, num_devices=1):
              f"fourier needs d_model >= {2 * (d.modulus // 2)} for modulus {d.modulus}")
   _require(t.loss in ("faithful", "weighted"), "train.loss",
            f"must be faithful or weighted, got {t.loss!r}")
+  if t.get("skip_padding", False):
+    _require(t.loss == "weighted", "train.skip_padding",
+             f"needs train.loss='weighted' (the '{t.loss}' loss reads padded positions)")
+    _require(config.method in SKIP_PADDING_METHODS and not t.rollout, "train.skip_padding",
+             f"applies to the one-pass and teacher-forced objectives ({SKIP_PADDING_METHODS}, "
+             f"rollout off), not {config.method!r}" + (" with train.rollout" if t.rollout else ""))
   _require(t.iterations in ("sample", "all"), "train.iterations",
            f"must be sample or all, got {t.iterations!r}")
   _require(t.train_iters >= 1, "train.train_iters", f"must be >= 1, got {t.train_iters}")

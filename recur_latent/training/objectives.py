@@ -46,6 +46,7 @@ def teacher_forced_examples(batch, key, config, model=None):
   train_cfg = config.train
   inputs_BLF, targets_BLF = batch["inputs_BLF"], batch["targets_BLF"]
   node_depth_BL, graph_depth_B = batch["node_depth_BL"], batch["graph_depth_B"]
+  length_B = batch.get("length_B")  # Read only with train.skip_padding.
   t_key, corrupt_key = jax.random.split(key)
   if train_cfg.iterations == "sample":
     t_B = jax.random.randint(t_key, graph_depth_B.shape, 0, graph_depth_B + 1)
@@ -53,6 +54,7 @@ def teacher_forced_examples(batch, key, config, model=None):
     num_iters = train_cfg.train_iters
     tile = lambda x: jnp.repeat(x, num_iters, axis=0)
     inputs_BLF, targets_BLF, node_depth_BL = map(tile, (inputs_BLF, targets_BLF, node_depth_BL))
+    length_B = None if length_B is None else tile(length_B)
     t_B = jnp.tile(jnp.arange(num_iters, dtype=jnp.int32), graph_depth_B.shape[0])
   state_in_BLF, state_out_BLF = recurrence.teacher_forced_pair(
       inputs_BLF, targets_BLF, node_depth_BL, t_B)
@@ -72,7 +74,7 @@ def teacher_forced_examples(batch, key, config, model=None):
       value_vocab_size=config.data.modulus + 2, replacements_fn=replacements_fn)
   return dict(inputs_BLF=corrupted_in_BLF, clean_inputs_BLF=state_in_BLF,
               targets_BLF=state_out_BLF, node_depth_BL=node_depth_BL, t_B=t_B,
-              corrupted_BL=corrupted_BL)
+              corrupted_BL=corrupted_BL, length_B=length_B)
 
 
 def uses_aux_heads(train_cfg) -> bool:
@@ -111,11 +113,18 @@ def aux_loss(aux_logits, state_BLF, vocab, train_cfg):
   return loss, metrics
 
 
-def _forward(model, tokens_BLF, drop_key, train_cfg):
-  """(logits, aux logits or None): one pass, with the training aids' heads when in use."""
+def _forward(model, tokens_BLF, drop_key, train_cfg, length_B):
+  """(logits, aux logits or None): one pass, with the training aids' heads when in use.
+
+  With train.skip_padding the model is told each row's length, and skips
+  the attention of the positions past it (the weighted loss never reads them).
+  """
+  kwargs = dict(dropout_key=drop_key)
+  if train_cfg.get("skip_padding", False):
+    kwargs["lengths_B"] = length_B
   if uses_aux_heads(train_cfg):
-    return model.forward_with_aux(tokens_BLF, dropout_key=drop_key)
-  return model(tokens_BLF, dropout_key=drop_key), None
+    return model.forward_with_aux(tokens_BLF, **kwargs)
+  return model(tokens_BLF, **kwargs), None
 
 
 def discrete_teacher_forced_loss(model, batch, key, config):
@@ -123,7 +132,7 @@ def discrete_teacher_forced_loss(model, batch, key, config):
   ex = teacher_forced_examples(batch, data_key, config, model)
   train_cfg = config.train
   logits, aux_logits = _forward(model, ex["inputs_BLF"], _dropout_key(config.model, dropout_key),
-                                train_cfg)
+                                train_cfg, ex["length_B"])
   loss, metrics = _state_loss(logits, ex["targets_BLF"], ex["node_depth_BL"], ex["t_B"],
                               train_cfg)
   extra_loss, extra_metrics = aux_loss(aux_logits, ex["clean_inputs_BLF"], model.vocab, train_cfg)
@@ -175,7 +184,7 @@ def feedforward_loss(model, batch, key, config):
   site can look up there are the leaves'.
   """
   logits, aux_logits = _forward(model, batch["inputs_BLF"], _dropout_key(config.model, key),
-                                config.train)
+                                config.train, batch.get("length_B"))
   t_B = jnp.full(batch["graph_depth_B"].shape, _FINAL, jnp.int32)
   loss, metrics = _state_loss(logits, batch["targets_BLF"], batch["node_depth_BL"], t_B,
                               config.train)

@@ -61,7 +61,7 @@ def block_applications(config):
   return folded_iterations(config)
 
 
-def model_flops_per_step(config, batch_size, length):
+def model_flops_per_step(config, batch_size, length, lengths_B=None):
   """Matmul and attention FLOPs of one train step (forward and backward), padding included.
 
   Per layer and token: 2 x (4 d^2 attention projections + 2 r d^2 MLP)
@@ -70,12 +70,19 @@ def model_flops_per_step(config, batch_size, length):
   relative-position tables and the extra forward of model-drawn corruption
   (train.corrupt_values=model) are left out: 8% of the CPU compiler's count
   for the fast recipe's step.
+  With train.skip_padding and the rows' lengths given, the attention term
+  is each row's own, 4 l^2 d for a row of l real positions: its padded
+  queries' attention is not computed, so it is not counted as done.
   """
   m = config.model
   d, r = int(m.d_model), int(m.mlp_ratio)
-  per_token_layer = 2 * (4 + 2 * r) * d * d + 4 * length * d
   tokens = batch_size * length
-  return float(3 * per_token_layer * tokens * int(m.num_layers) * block_applications(config))
+  attention = 4 * length * d * tokens
+  if lengths_B is not None and config.train.get("skip_padding", False):
+    lengths_B = np.asarray(lengths_B, np.float64)
+    attention = 4 * d * float((lengths_B ** 2).sum()) * batch_size / lengths_B.shape[0]
+  per_layer = 2 * (4 + 2 * r) * d * d * tokens + attention
+  return float(3 * per_layer * int(m.num_layers) * block_applications(config))
 
 
 def padded_length(batch_np):
@@ -160,8 +167,8 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None,
   real *= folded
   padded *= folded
   flops = float(np.mean([compiled_flops(compiled_by_length[padded_length(b)]) for b in batches_np]))
-  model_flops = float(np.mean([model_flops_per_step(config, config.train.batch_size, padded_length(b))
-                               for b in batches_np]))
+  model_flops = float(np.mean([model_flops_per_step(config, config.train.batch_size, padded_length(b),
+                                                    b["length_B"]) for b in batches_np]))
   out = {
       "compile_s": compile_s,
       "step_s": step_s,
