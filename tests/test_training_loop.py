@@ -135,6 +135,8 @@ def test_fast_recipe_turns_on_use_site_supervision_and_passes_the_checks():
   assert config.train.learning_rate == 2e-3 and config.data.train_min_nodes == 8
   assert config.model.relative_scores == "flash" and config.model.dropout == 0.0
   assert config.train.skip_padding
+  # It stops after two validations in a row at 99.5% on as many graphs as the test.
+  assert (config.train.target_repeats, config.train.val_num_graphs) == (2, 2048)
   # Session 11: the decay starts on the training state accuracy; validation only after it.
   assert (config.train.decay_trigger_metric, config.train.decay_trigger) == ("state_accuracy", 0.95)
   assert config.train.val_after_decay

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Session 19, call 2 (started in the background with setsid nohup; later calls
-# read /tmp/s19b/progress.log and tar /tmp/s19b into $OUT/s19b.tgz): the full
-# method from scratch with the fast recipe (train.skip_padding and
-# train.target_repeats=2 on), seeds given as arguments (default 0 1 2), each
-# then tested on the 2,048 graphs at N = 128 (fixed point, 8 suffix chunks).
+# Session 19, call 2: the full method from scratch with the fast recipe
+# (train.skip_padding and train.target_repeats=2 on), seeds given as arguments
+# (default 0 1 2), each then tested on the 2,048 graphs at N = 128 (fixed
+# point, 8 suffix chunks). /tmp/s19b is tarred into $OUT/s19b.tgz after each
+# seed, so a call cut off by its time limit still returns the finished seeds.
 source results/commands/gpu_common.sh
 R=/tmp/s19b
 mkdir -p "$R"
@@ -18,5 +18,7 @@ for seed in ${@:-0 1 2}; do
   python3 -m experiments.evaluate --workdir=$W --output=$W/eval --sizes=128 --num_graphs=2048 \
     --batch_size=64 --halting=fixed_point --suffix_chunks=8 > $R/full_s${seed}_eval.log 2>&1
   echo "seed $seed eval exit $?" >> $R/progress.log
+  tail -3 $R/full_s${seed}_eval.log
+  tar czf $OUT/s19b.tgz -C $R .
 done
 echo done >> $R/progress.log
