@@ -2,10 +2,10 @@
 # Session 19, call 2: the full method from scratch with the fast recipe
 # (train.skip_padding and train.target_repeats=2 on), seeds given as arguments
 # (default 0 1 2), each then tested on the 2,048 graphs at N = 128 (fixed
-# point, 8 suffix chunks). /tmp/s19b is tarred into $OUT/s19b.tgz after each
+# point, 8 suffix chunks). $R is tarred into $OUT/<its name>.tgz after each
 # seed, so a call cut off by its time limit still returns the finished seeds.
 source results/commands/gpu_common.sh
-R=/tmp/s19b
+R=${R:-/tmp/s19b}  # Session 19 ran it again as R=/tmp/s19d (validation on 2,048 graphs).
 mkdir -p "$R"
 for seed in ${@:-0 1 2}; do
   W=/tmp/full_s$seed
@@ -19,6 +19,6 @@ for seed in ${@:-0 1 2}; do
     --batch_size=64 --halting=fixed_point --suffix_chunks=8 > $R/full_s${seed}_eval.log 2>&1
   echo "seed $seed eval exit $?" >> $R/progress.log
   tail -3 $R/full_s${seed}_eval.log
-  tar czf $OUT/s19b.tgz -C $R .
+  tar czf $OUT/$(basename $R).tgz -C $R .
 done
 echo done >> $R/progress.log
