@@ -9,6 +9,7 @@ R=${R:-/tmp/s19b}  # Session 19 ran it again as R=/tmp/s19d (validation on 2,048
 mkdir -p "$R"
 for seed in ${@:-0 1 2}; do
   W=/tmp/full_s$seed
+  rm -rf $W  # From scratch: a workdir left by an earlier call of the lease would resume.
   python3 -m experiments.train --config=configs/discrete_ec.py:recipe=fast --workdir=$W \
     --nofinal_eval --config.data.num_names=512 --config.train.max_train_seconds=300 \
     --config.train.log_every=50 --config.train.checkpoint_every=1000 --config.eval.batch_size=256 \
