@@ -15,9 +15,10 @@ of the diagonal ("near" tiles).
 
 Each (batch) row has a length: positions at or past it are padding, whose
 outputs are zeros. Causal attention never lets a position before the length
-see one past it, so tiles whose queries or keys all lie past it are skipped
-(a short row costs what its length needs, not the padded length), and the
-backward treats the padded rows' output gradients as zeros.
+see one past it, so tiles whose queries or keys all lie past it are skipped,
+and the backward treats the padded rows' output gradients as zeros. For the
+fast recipe's train step (rows at 41% of their padded length) the three
+kernels went from 4.11 to 2.66 ms a step on the H200 (results/h200_session19/).
 
 The backward is two kernels: dq (with the band's gradient, stored straight
 from each near tile's dS) over query blocks, and dk/dv over key blocks; each

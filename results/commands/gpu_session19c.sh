@@ -3,6 +3,9 @@
 # tree compiles it, then under XLA flags that let XLA's Triton GEMMs take the dense layers (where
 # an elementwise producer or consumer, the ReLU and its backward's select, could fuse into the
 # GEMM), then the tree again. Everything in /tmp/s19c, returned as $OUT/s19c.tgz.
+# As run it tested nothing: experiments.benchmark also adds --xla_gpu_enable_triton_gemm=false
+# (training/gpu_gemms.py) when XLA_FLAGS does not set that option, so Triton GEMMs stayed off;
+# a real test needs --nocublas_gemms too.
 source results/commands/gpu_common.sh
 R=/tmp/s19c
 mkdir -p "$R"
