@@ -82,13 +82,13 @@ def attention(q_BQHK, k_BSHK, v_BSHK, kr_RHK, qr_RHK, *, scale: float, query_off
   if query_offset < 0 or query_offset + num_queries > num_keys:
     raise ValueError(f"queries at [{query_offset}, {query_offset + num_queries}) need keys up to "
                      f"their last position; got {num_keys} keys")
-  if lengths_B is None:
-    lengths_B = jnp.full((q_BQHK.shape[0],), num_keys, jnp.int32)
-  lengths_B = jnp.asarray(lengths_B, jnp.int32)
   q_BQHK, band_BHQW = band_table(q_BQHK, k_BSHK, kr_RHK, qr_RHK, query_offset)
   if implementation == "xla":
     return reference(q_BQHK, k_BSHK, v_BSHK, band_BHQW, scale=scale, query_offset=query_offset,
                      lengths_B=lengths_B)
+  if lengths_B is None:  # The kernels always read a length: without padding, every key is real.
+    lengths_B = jnp.full((q_BQHK.shape[0],), num_keys, jnp.int32)
+  lengths_B = jnp.asarray(lengths_B, jnp.int32)
   for name, size in (("block_q", block_q), ("block_k", block_k)):
     if size < 16 or size & (size - 1):
       raise ValueError(f"{name} must be a power of two >= 16, got {size}")
@@ -180,11 +180,11 @@ def reference(q_BQHK, k_BSHK, v_BSHK, band_BHQW, *, scale, query_offset, lengths
   out_BQHK = jnp.einsum("bhqs,bshk->bqhk", probs_BHQS.astype(v_BSHK.dtype), v_BSHK,
                         preferred_element_type=f32)
   if lengths_B is not None:
-    out_BQHK = zero_padding(out_BQHK, query_offset, lengths_B)
+    out_BQHK = _zero_padding(out_BQHK, query_offset, lengths_B)
   return out_BQHK.astype(q_BQHK.dtype)
 
 
-def zero_padding(out_BQHK, query_offset, lengths_B):
+def _zero_padding(out_BQHK, query_offset, lengths_B):
   """out with the rows of queries at or past their row's length set to 0."""
   positions_Q = query_offset + jnp.arange(out_BQHK.shape[1])
   valid_BQ11 = (positions_Q[None, :] < lengths_B[:, None])[:, :, None, None]
