@@ -112,6 +112,19 @@ def test_skipped_padding_takes_the_padded_queries_attention_out_of_the_count():
   assert padded - skipped == 3 * 4 * d * layers * (4 * 64 ** 2 - (64 ** 2 + 32 ** 2 + 16 ** 2))
 
 
+def test_the_real_token_count_is_the_padded_count_of_full_rows_and_drops_padding():
+  config = discrete_ec_config.get_config("size=tiny")
+  d, r, layers = config.model.d_model, config.model.mlp_ratio, config.model.num_layers
+  full = throughput.model_flops_real_tokens(config, np.full(4, 64))
+  assert full == throughput.model_flops_per_step(config, 4, 64)
+  lengths_B = np.array([64, 32, 16, 0])
+  tokens, pairs = 64 + 32 + 16, 64 ** 2 + 32 ** 2 + 16 ** 2
+  want = 3 * layers * (2 * (4 + 2 * r) * d * d * tokens + 4 * d * pairs)
+  assert throughput.model_flops_real_tokens(config, lengths_B) == want
+  # A sample of 4 rows stands for a batch of 8.
+  assert throughput.model_flops_real_tokens(config, lengths_B, batch_size=8) == 2 * want
+
+
 def test_block_applications_count_every_iteration_that_is_trained():
   config = discrete_ec_config.get_config("size=tiny")
   assert throughput.block_applications(config) == 1

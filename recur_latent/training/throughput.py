@@ -7,8 +7,10 @@ Two FLOP counts per step:
 - The model's own count, the convention of MFU: 6 x (weights of the
   matmuls) per token plus the attention scores, over the padded batch, for
   every block application in the step (`model_flops_per_step`).
-Both MFUs are also given per real token (scaled by the real/padded token
-ratio), so padding does not flatter them.
+XLA's MFU is also given per real token (scaled by the real/padded token
+ratio), and the model's count also on the real positions alone
+(`model_flops_real_tokens`: no padding computed at all), so padding does not
+flatter them.
 """
 import time
 
@@ -83,6 +85,22 @@ def model_flops_per_step(config, batch_size, length, lengths_B=None):
     attention = 4 * d * float((lengths_B ** 2).sum()) * batch_size / lengths_B.shape[0]
   per_layer = 2 * (4 + 2 * r) * d * d * tokens + attention
   return float(3 * per_layer * int(m.num_layers) * block_applications(config))
+
+
+def model_flops_real_tokens(config, lengths_B, batch_size=None):
+  """`model_flops_per_step` counted on the rows' real positions only (no padding at all).
+
+  The work a step would need if it computed nothing for padding: the
+  matmuls over sum(l) tokens and each row's own attention, 4 l^2 d. Scaled
+  to `batch_size` rows when the lengths are a sample of them.
+  """
+  m = config.model
+  d, r = int(m.d_model), int(m.mlp_ratio)
+  lengths_B = np.asarray(lengths_B, np.float64)
+  rows = batch_size or lengths_B.shape[0]
+  per_layer = (2 * (4 + 2 * r) * d * d * lengths_B.sum() + 4 * d * (lengths_B ** 2).sum())
+  return float(3 * per_layer * rows / lengths_B.shape[0] * int(m.num_layers)
+               * block_applications(config))
 
 
 def padded_length(batch_np):
@@ -169,6 +187,8 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None,
   flops = float(np.mean([compiled_flops(compiled_by_length[padded_length(b)]) for b in batches_np]))
   model_flops = float(np.mean([model_flops_per_step(config, config.train.batch_size, padded_length(b),
                                                     b["length_B"]) for b in batches_np]))
+  real_flops = float(np.mean([model_flops_real_tokens(config, b["length_B"], config.train.batch_size)
+                              for b in batches_np]))
   out = {
       "compile_s": compile_s,
       "step_s": step_s,
@@ -183,14 +203,16 @@ def benchmark_train_step(config, *, steps=20, peak_flops=None, profile_dir=None,
       "achieved_tflops": flops / step_s / 1e12,
       "step_flops_model": model_flops,
       "achieved_model_tflops": model_flops / step_s / 1e12,
+      "step_flops_model_real_tokens": real_flops,
       "peak_bytes": max(compiled_peak_bytes(c) for c in compiled_by_length.values()),
   }
   if peak_flops:
     out["mfu_xla"] = flops / step_s / peak_flops
     out["mfu_real_tokens"] = out["mfu_xla"] * (1.0 - out["padding_share"])
     out["mfu_model"] = model_flops / step_s / peak_flops
-    out["mfu_model_real_tokens"] = out["mfu_model"] * (1.0 - out["padding_share"])
+    out["mfu_model_real_tokens"] = real_flops / step_s / peak_flops
     out["mfu_model_pipelined"] = model_flops / pipelined_s / peak_flops
+    out["mfu_model_real_tokens_pipelined"] = real_flops / pipelined_s / peak_flops
   if profile_dir:
     trace = profiling.trace_calls(run, calls, profile_steps, profile_dir)
     out["profile"] = dict(profiling.kernel_table(trace, calls=profile_steps, top=profile_top,
