@@ -63,6 +63,23 @@ def block_applications(config):
   return folded_iterations(config)
 
 
+def _step_flops(config, tokens, key_pairs):
+  """3 x (the matmuls of `tokens` positions + the attention of `key_pairs` (query, key)
+  pairs) over every layer and block application: the forward and its backward."""
+  m = config.model
+  d, r = int(m.d_model), int(m.mlp_ratio)
+  per_layer = 2 * (4 + 2 * r) * d * d * tokens + 4 * d * key_pairs
+  return float(3 * per_layer * int(m.num_layers) * block_applications(config))
+
+
+def _row_sums(lengths_B, batch_size):
+  """(sum of l, sum of l^2) over the rows, scaled to `batch_size` rows (the lengths may be
+  a sample of them)."""
+  lengths_B = np.asarray(lengths_B, np.float64)
+  scale = batch_size / lengths_B.shape[0]
+  return float(lengths_B.sum()) * scale, float((lengths_B ** 2).sum()) * scale
+
+
 def model_flops_per_step(config, batch_size, length, lengths_B=None):
   """Matmul and attention FLOPs of one train step (forward and backward), padding included.
 
@@ -76,15 +93,11 @@ def model_flops_per_step(config, batch_size, length, lengths_B=None):
   is each row's own, 4 l^2 d for a row of l real positions: its padded
   queries' attention is not computed, so it is not counted as done.
   """
-  m = config.model
-  d, r = int(m.d_model), int(m.mlp_ratio)
   tokens = batch_size * length
-  attention = 4 * length * d * tokens
+  key_pairs = tokens * length
   if lengths_B is not None and config.train.get("skip_padding", False):
-    lengths_B = np.asarray(lengths_B, np.float64)
-    attention = 4 * d * float((lengths_B ** 2).sum()) * batch_size / lengths_B.shape[0]
-  per_layer = 2 * (4 + 2 * r) * d * d * tokens + attention
-  return float(3 * per_layer * int(m.num_layers) * block_applications(config))
+    key_pairs = _row_sums(lengths_B, batch_size)[1]
+  return _step_flops(config, tokens, key_pairs)
 
 
 def model_flops_real_tokens(config, lengths_B, batch_size=None):
@@ -94,13 +107,7 @@ def model_flops_real_tokens(config, lengths_B, batch_size=None):
   matmuls over sum(l) tokens and each row's own attention, 4 l^2 d. Scaled
   to `batch_size` rows when the lengths are a sample of them.
   """
-  m = config.model
-  d, r = int(m.d_model), int(m.mlp_ratio)
-  lengths_B = np.asarray(lengths_B, np.float64)
-  rows = batch_size or lengths_B.shape[0]
-  per_layer = (2 * (4 + 2 * r) * d * d * lengths_B.sum() + 4 * d * (lengths_B ** 2).sum())
-  return float(3 * per_layer * rows / lengths_B.shape[0] * int(m.num_layers)
-               * block_applications(config))
+  return _step_flops(config, *_row_sums(lengths_B, batch_size or len(lengths_B)))
 
 
 def padded_length(batch_np):
