@@ -8,7 +8,6 @@ line) and time_to_accuracy.png (validation at N = 128 against seconds since
 process start for this session's seven runs from scratch). Run it from the
 repository root.
 """
-import collections
 import importlib.util
 import json
 import os
@@ -51,23 +50,14 @@ def _load(path):
     return json.load(f)["train_step"]
 
 
-def _session17_figures():
-  """Session 17's figures.py as a module: its kernel grouping and HLO reader serve here too."""
+def _figures_module(session):
+  """An earlier session's figures.py as a module: session 17's kernel grouping and session
+  18's kernel_groups and test_solved serve here too (they keep absolute paths as given)."""
   spec = importlib.util.spec_from_file_location(
-      "session17_figures", os.path.join(RESULTS, "h200_session17", "figures.py"))
+      f"session{session}_figures", os.path.join(RESULTS, f"h200_session{session}", "figures.py"))
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
-
-
-def kernel_groups(session17, json_path, hlo_path):
-  """Kernel ms per step by group, with session 17's grouping."""
-  bodies = session17.fusion_bodies(hlo_path)
-  ms = collections.Counter()
-  with open(json_path) as f:
-    for row in json.load(f)["train_step"]["profile"]["rows"]:
-      ms[session17.group_of(row["name"], bodies)] += row["ms_per_call"]
-  return ms
 
 
 def real_token_flops():
@@ -82,7 +72,7 @@ def real_token_flops():
              for s in range(4)) / 4
 
 
-def run_summary(folder, name):
+def run_summary(session18, folder, name):
   """Validation points, the training summary's figures and the test result of one run."""
   points = []
   with open(os.path.join(HERE, folder, f"metrics_{name.split('_')[1]}.jsonl")) as f:
@@ -94,8 +84,7 @@ def run_summary(folder, name):
     log = f.read()
   summary = {key: float(re.search(rf"'{key}': ([0-9.]+)", log).group(1))
              for key in ("time_to_target_s", "compile_s", "final_step", "wall_clock_s")}
-  with open(os.path.join(HERE, folder, f"{name}_eval.log")) as f:
-    summary["test"] = float(re.search(r"\| fixed_point \| ([0-9.]+) \|", f.read()).group(1))
+  summary["test"] = session18.test_solved(os.path.join(HERE, folder), name)
   return points, summary
 
 
@@ -131,10 +120,11 @@ def main():
     lines.append(f"| {label} | {ms['forward_kernel']:.2f} | {ms['dq_kernel']:.2f} | "
                  f"{ms['dkv_kernel']:.2f} |")
 
-  session17 = _session17_figures()
-  before = kernel_groups(session17, before_json,
-                         os.path.join(RESULTS, "h200_session18", "s18g", "step_tree1.hlo.gz"))
-  after = kernel_groups(session17, after_json, os.path.join(HERE, "s19a", "step_on2.hlo.gz"))
+  session17, session18 = _figures_module(17), _figures_module(18)
+  before = session18.kernel_groups(
+      session17, before_json, os.path.join(RESULTS, "h200_session18", "s18g", "step_tree1.hlo.gz"))
+  after = session18.kernel_groups(session17, after_json,
+                                  os.path.join(HERE, "s19a", "step_on2.hlo.gz"))
   lines += ["", "## Kernel time per step by group (ms; the 150 longest kernels of each profile)", "",
             "| group | session 18's shipped step | skip_padding on |", "|---|---|---|"]
   for g in session17.GROUPS:
@@ -147,7 +137,7 @@ def main():
             "test solved at N = 128 |", "|---|---|---|---|---|---|---|---|"]
   fig, ax = plt.subplots(figsize=(7.5, 4.2))
   for folder, name, graphs, lease in RUNS:
-    points, s = run_summary(folder, name)
+    points, s = run_summary(session18, folder, name)
     lines.append(f"| {lease} | {folder}/{name} | {graphs:,} | {s['time_to_target_s']:.1f} | "
                  f"{s['wall_clock_s']:.1f} | {int(s['final_step']):,} | {s['compile_s']:.1f} | "
                  f"{s['test']:.3f} |")
