@@ -118,12 +118,7 @@ def test_skipping_padding_is_refused_where_padded_positions_are_read(overrides, 
   config = _tiny()
   config.train.skip_padding = True
   config_checks.check_config(config, num_devices=1)  # The tiny discrete_ec config can.
-  for dotted, value in overrides.items():
-    node, *path = dotted.split(".")
-    if path:
-      config[node][path[0]] = value
-    else:
-      config[node] = value
+  config.update_from_flattened_dict(overrides)
   with pytest.raises(config_checks.ConfigError, match=r"config\.train\.skip_padding: .*" + re.escape(needle)):
     config_checks.check_config(config, num_devices=1)
 
